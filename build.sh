@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# The one entry point.
+#   ./build.sh            build the extension: dist/chrome, dist/firefox and their store zips
+#   ./build.sh test       every check: fmt, clippy (host + wasm), unit tests, lint, e2e in Chromium and Firefox
+#   ./build.sh demo       the stand-in + Chromium with the extension on https://staging.gitlab.com
+#   ./build.sh bench      benchmarks against the budgets (bench/results.json)
+#   ./build.sh package    same as build (the zips are part of every build)
+# Each command installs what it is missing (Debian packages, the wasm32 target, wasm-bindgen-cli,
+# npm tools in project-local folders) and is quick when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+WASM_IN=$TARGET_DIR/wasm32-unknown-unknown/release/canary_switch.wasm
+GLUE=$TARGET_DIR/glue
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- installs (idempotent)
+APT_UPDATED=
+apt_install() { # apt_install <command-or-path> <package>...
+  local probe=$1; shift
+  if command -v "$probe" >/dev/null 2>&1 || [ -e "$probe" ]; then return; fi
+  command -v apt-get >/dev/null || die "$probe is missing and apt-get is not available: install $* yourself"
+  local sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+  if [ -z "$APT_UPDATED" ]; then log "apt-get update"; $sudo apt-get update -qq; APT_UPDATED=1; fi
+  log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+ensure_rust() {
+  command -v cargo >/dev/null || die "cargo is missing: install Rust with rustup (https://rustup.rs)"
+  rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
+    || { log "rustup target add wasm32-unknown-unknown"; rustup target add wasm32-unknown-unknown; }
+  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+}
+
+ensure_wasm_bindgen() {
+  local want
+  want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
+  [ -n "$want" ] || die "wasm-bindgen is not in Cargo.lock"
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
+    log "cargo install wasm-bindgen-cli $want (a few minutes, once)"
+    # --locked can fail when a locked dependency was yanked; the unlocked build is the fallback.
+    cargo install wasm-bindgen-cli --version "$want" --locked 2>/dev/null \
+      || cargo install wasm-bindgen-cli --version "$want"
+  fi
+}
+
+npm_ci() { # npm_ci <dir>: install <dir>/package.json's pins into <dir>/node_modules when they changed
+  local dir=$1 stamp=$1/node_modules/.installed
+  apt_install npm npm
+  if [ ! -f "$stamp" ] || [ "$dir/package-lock.json" -nt "$stamp" ] || [ "$dir/package.json" -nt "$stamp" ]; then
+    log "npm install in $dir"
+    # No browser downloads: the tests drive Debian's Chromium and Firefox ESR.
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1 \
+      npm ci --no-audit --no-fund --loglevel=error)
+    touch "$stamp"
+  fi
+}
+
+ensure_build_tools() {
+  apt_install zip zip
+  apt_install gzip gzip
+  ensure_rust
+  ensure_wasm_bindgen
+  npm_ci tools
+}
+
+ensure_browsers() {
+  apt_install chromium chromium
+  apt_install firefox-esr firefox-esr
+}
+
+# ---------------------------------------------------------------- build
+version() { awk -F'"' '/^version = / { print $2; exit }' Cargo.toml; }
+
+build() {
+  ensure_build_tools
+  local v; v=$(version)
+  log "cargo build (wasm32, release)"
+  cargo build --lib --release --target wasm32-unknown-unknown --quiet
+  if [ ! -f "$GLUE/canary_switch_bg.wasm" ] || [ "$WASM_IN" -nt "$GLUE/canary_switch_bg.wasm" ]; then
+    log "wasm-bindgen + wasm-opt -Oz"
+    rm -rf "$GLUE.tmp" && mkdir -p "$GLUE.tmp"
+    wasm-bindgen --target web --no-typescript --out-dir "$GLUE.tmp" "$WASM_IN"
+    # Feature flags: binaryen must accept what rustc emits for wasm32 (reference types, bulk
+    # memory...). Debian's binaryen 108 breaks such modules at run time; the npm one is current.
+    tools/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+      --enable-sign-ext --enable-reference-types --enable-mutable-globals --enable-multivalue \
+      "$GLUE.tmp/canary_switch_bg.wasm" -o "$GLUE.tmp/canary_switch_bg.opt.wasm"
+    mv "$GLUE.tmp/canary_switch_bg.opt.wasm" "$GLUE.tmp/canary_switch_bg.wasm"
+    rm -rf "$GLUE" && mv "$GLUE.tmp" "$GLUE"
+  fi
+  local b out
+  for b in chrome firefox; do
+    local src=$b; [ "$b" = chrome ] && src=chromium
+    out=dist/$b
+    rm -rf "$out" && mkdir -p "$out"
+    # Everything in extension/ but the manifest source and the per-browser folders.
+    (cd extension && tar cf - --exclude=manifest.base.json --exclude=chromium --exclude=firefox .) | (cd "$out" && tar xf -)
+    cp "extension/$src/ext-compat.js" "$out/ext-compat.js"
+    node tools/manifest.mjs "$src" "$v" "$out/manifest.json"
+    cp "$GLUE/canary_switch.js" "$GLUE/canary_switch_bg.wasm" "$out/"
+    rm -f "dist/canary-switch-$b-$v.zip"
+    (cd "$out" && find . -type f | LC_ALL=C sort | zip -q -X -9 "../canary-switch-$b-$v.zip" -@)
+  done
+  local raw gz
+  raw=$(wc -c < "$GLUE/canary_switch_bg.wasm")
+  gz=$(gzip -9 -c "$GLUE/canary_switch_bg.wasm" | wc -c)
+  printf 'wasm: %d bytes raw, %d bytes gzip -9\n' "$raw" "$gz"
+  for b in chrome firefox; do
+    printf 'dist/canary-switch-%s-%s.zip: %d bytes\n' "$b" "$v" "$(wc -c < "dist/canary-switch-$b-$v.zip")"
+  done
+}
+
+# ---------------------------------------------------------------- test
+run_tests() {
+  local t0=$SECONDS
+  ensure_build_tools
+  ensure_browsers
+  npm_ci tests
+  log "cargo fmt --check"
+  cargo fmt --all --check
+  log "cargo clippy (host, all targets)"
+  cargo clippy --workspace --all-targets --quiet -- -D warnings
+  log "cargo clippy (wasm32 glue)"
+  cargo clippy --lib --target wasm32-unknown-unknown --quiet -- -D warnings
+  log "cargo test --workspace"
+  cargo test --workspace --quiet
+  build
+  log "web-ext lint dist/firefox"
+  tools/node_modules/.bin/web-ext lint --source-dir dist/firefox --output=text
+  log "cargo build -p www"
+  cargo build -p www --quiet
+  log "end-to-end tests (Chromium and Firefox)"
+  (cd tests && npm test)
+  log "all checks passed in $((SECONDS - t0)) s"
+}
+
+demo() {
+  build
+  ensure_browsers
+  npm_ci tests
+  cargo build -p www --quiet
+  node tests/demo.mjs
+}
+
+case "${1:-build}" in
+  build|package) build ;;
+  test) run_tests ;;
+  demo) demo ;;
+  bench) build; ensure_browsers; npm_ci tests; cargo build -p www --quiet; node tests/bench.mjs ;;
+  -h|--help|help) sed -n '2,9p' "$0" ;;
+  *) die "unknown command '$1' (try: build, test, demo, bench, package)" ;;
+esac

@@ -1,0 +1,24 @@
+// Background loader (Chromium service worker, Firefox event page).
+//
+// Every listener is registered here, synchronously, in the first turn of the script: a stopped
+// service worker woken by an event delivers it only to listeners that exist by then
+// (https://developer.chrome.com/docs/extensions/develop/concepts/service-workers/events).
+// A service worker may not use top-level await or dynamic import(), so the wasm starts loading
+// at once and each handler awaits it. All logic is in Rust (src/background.rs).
+import './ext-compat.js';
+import init, * as core from './canary_switch.js';
+
+const ready = init({ module_or_path: new URL('canary_switch_bg.wasm', import.meta.url) });
+ready.catch((e) => console.error('Canary Switch: the wasm core failed to load;', e));
+
+const when = (handler) => (...args) =>
+  ready.then(() => handler(...args)).catch((e) => console.error('Canary Switch:', e));
+
+ext.tabs.onActivated.addListener(when((info) => core.on_tab_activated(info.tabId)));
+ext.tabs.onUpdated.addListener(
+  when((tabId, change) => (change.url || change.status === 'complete') && core.on_tab_updated(tabId)),
+);
+ext.cookies.onChanged.addListener(
+  when((info) => info.cookie.name === 'gitlab_canary' && core.on_canary_cookie_changed()),
+);
+ext.commands.onCommand.addListener(when((command) => core.on_command(command)));

@@ -1,0 +1,2 @@
+// The WebExtension namespace for Firefox: `browser.*`, promise-based.
+globalThis.ext = globalThis.browser;

@@ -1,0 +1,171 @@
+//! `cookies`: read and write `gitlab_canary` in the cookie store of the target tab.
+//!
+//! Differences handled here by feature, not by browser name:
+//! - the store of a tab is `tab.cookieStoreId` in Firefox (containers, private windows) and the
+//!   store whose `tabIds` hold the tab in Chromium (incognito);
+//! - with Firefox's first-party isolation on, calls need `firstPartyDomain`, and only then
+//!   (Chromium rejects the key): a call refused for lacking it is retried once with it.
+//!   <https://developer.mozilla.org/docs/Mozilla/Add-ons/WebExtensions/API/cookies#first-party_isolation>
+
+use js_sys::{Promise, Reflect};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+
+use super::tabs::Tab;
+use super::{call, from_js, to_js, BrowserError};
+use crate::preference::{CookieOp, FoundCookie, COOKIE_NAME};
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(catch, js_namespace = ["ext", "cookies"], js_name = getAll)]
+    fn cookies_get_all(details: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = ["ext", "cookies"], js_name = set)]
+    fn cookies_set(details: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = ["ext", "cookies"], js_name = remove)]
+    fn cookies_remove(details: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = ["ext", "cookies"], js_name = getAllCookieStores)]
+    fn cookies_get_all_cookie_stores() -> Result<Promise, JsValue>;
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CookieStore {
+    id: String,
+    #[serde(default)]
+    tab_ids: Vec<i32>,
+}
+
+/// The cookie store of `tab`; `None` means the default store.
+pub async fn store_for_tab(tab: &Tab) -> Result<Option<String>, BrowserError> {
+    if let Some(id) = &tab.cookie_store_id {
+        return Ok(Some(id.clone()));
+    }
+    let stores: Vec<CookieStore> = from_js(call(cookies_get_all_cookie_stores()).await?)?;
+    Ok(stores
+        .into_iter()
+        .find(|s| s.tab_ids.contains(&tab.id))
+        .map(|s| s.id))
+}
+
+/// Where cookies are read and written: a store, and the first-party domain when isolation is on.
+#[derive(Debug, Clone, Default)]
+pub struct Jar {
+    pub store_id: Option<String>,
+    /// Site for first-party isolation (e.g. `gitlab.com`).
+    pub site: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GetAll<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SetDetails<'a> {
+    url: &'a str,
+    name: &'a str,
+    value: &'a str,
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain: Option<&'a str>,
+    secure: bool,
+    same_site: &'a str,
+    expiration_date: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RemoveDetails<'a> {
+    url: &'a str,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store_id: Option<&'a str>,
+}
+
+fn needs_first_party_domain(e: &BrowserError) -> bool {
+    e.0.contains("firstPartyDomain")
+}
+
+/// Calls `f(details)`; if the browser asks for `firstPartyDomain`, once more with it set.
+async fn with_fpi(
+    f: fn(&JsValue) -> Result<Promise, JsValue>,
+    details: JsValue,
+    first_party: &JsValue,
+) -> Result<JsValue, BrowserError> {
+    match call(f(&details)).await {
+        Err(e) if needs_first_party_domain(&e) => {
+            Reflect::set(
+                &details,
+                &JsValue::from_str("firstPartyDomain"),
+                first_party,
+            )
+            .map_err(BrowserError::from_js)?;
+            call(f(&details)).await
+        }
+        other => other,
+    }
+}
+
+impl Jar {
+    /// Every `gitlab_canary` cookie in the store (filtered to a domain by the pure code).
+    pub async fn canary_cookies(&self) -> Result<Vec<FoundCookie>, BrowserError> {
+        self.named(COOKIE_NAME).await
+    }
+
+    /// Every cookie with this name in the store. Only `FoundCookie`'s fields are kept.
+    pub async fn named(&self, name: &str) -> Result<Vec<FoundCookie>, BrowserError> {
+        let details = to_js(&GetAll {
+            name,
+            store_id: self.store_id.as_deref(),
+        })?;
+        // `null` asks for cookies of every first-party domain.
+        let all = with_fpi(cookies_get_all, details, &JsValue::NULL).await?;
+        from_js(all)
+    }
+
+    /// Performs one operation of a [`crate::preference::Plan`].
+    pub async fn apply(&self, op: &CookieOp) -> Result<(), BrowserError> {
+        let site = JsValue::from_str(&self.site);
+        match op {
+            CookieOp::Set {
+                url,
+                domain,
+                value,
+                secure,
+                expiration_date,
+            } => {
+                let details = to_js(&SetDetails {
+                    url,
+                    name: COOKIE_NAME,
+                    value,
+                    path: "/",
+                    domain: domain.as_deref(),
+                    secure: *secure,
+                    same_site: "lax",
+                    expiration_date: *expiration_date,
+                    store_id: self.store_id.as_deref(),
+                })?;
+                let set = with_fpi(cookies_set, details, &site).await?;
+                // Both browsers answer `null` when the store refused the cookie.
+                if set.is_null() || set.is_undefined() {
+                    return Err(BrowserError("the cookie store did not keep it".into()));
+                }
+                Ok(())
+            }
+            CookieOp::Remove { url, .. } => {
+                let details = to_js(&RemoveDetails {
+                    url,
+                    name: COOKIE_NAME,
+                    store_id: self.store_id.as_deref(),
+                })?;
+                with_fpi(cookies_remove, details, &site).await.map(|_| ())
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Thin bindings to the WebExtension APIs: the one place that calls the browser.
+//!
+//! Every API is reached through the global `ext`, which the per-browser `ext-compat.js` loader
+//! defines (`browser` in Firefox, `chrome` in Chromium; both return promises in MV3). Nothing
+//! here decides anything: it converts between JS objects and the typed data of the pure modules.
+
+use js_sys::{Promise, Reflect};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+pub mod cookies;
+pub mod tabs;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["ext", "i18n"], js_name = getMessage)]
+    fn i18n_get_message(key: &str, subs: &JsValue) -> String;
+
+    #[wasm_bindgen(catch, js_namespace = ["ext", "storage", "local"], js_name = get)]
+    fn storage_local_get(keys: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = ["ext", "storage", "local"], js_name = set)]
+    fn storage_local_set(items: &JsValue) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(catch, js_namespace = ["ext", "action"], js_name = setIcon)]
+    fn action_set_icon(details: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = ["ext", "action"], js_name = setTitle)]
+    fn action_set_title(details: &JsValue) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(catch, js_namespace = ["ext", "permissions"], js_name = contains)]
+    fn permissions_contains(details: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = ["ext", "permissions"], js_name = request)]
+    fn permissions_request(details: &JsValue) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(js_namespace = console, js_name = warn)]
+    pub fn console_warn(s: &str);
+
+}
+
+/// A browser API call that failed, with the browser's own message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserError(pub String);
+
+impl BrowserError {
+    pub fn from_js(e: JsValue) -> BrowserError {
+        let message = Reflect::get(&e, &JsValue::from_str("message"))
+            .ok()
+            .and_then(|m| m.as_string())
+            .or_else(|| e.as_string())
+            .unwrap_or_else(|| "unknown error".to_string());
+        BrowserError(message)
+    }
+}
+
+impl From<serde_wasm_bindgen::Error> for BrowserError {
+    fn from(e: serde_wasm_bindgen::Error) -> Self {
+        BrowserError(e.to_string())
+    }
+}
+
+/// Awaits a promise-returning API call that may also throw synchronously.
+pub async fn call(p: Result<Promise, JsValue>) -> Result<JsValue, BrowserError> {
+    let p = p.map_err(BrowserError::from_js)?;
+    JsFuture::from(p).await.map_err(BrowserError::from_js)
+}
+
+/// Plain objects for the APIs (`None` fields are left out, not sent as `undefined`).
+pub fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, BrowserError> {
+    Ok(v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
+}
+
+pub fn from_js<T: DeserializeOwned>(v: JsValue) -> Result<T, BrowserError> {
+    Ok(serde_wasm_bindgen::from_value(v)?)
+}
+
+/// A localised string from `_locales/<lang>/messages.json`; the key itself if it is missing.
+pub fn msg(key: &str, subs: &[&str]) -> String {
+    let arr = js_sys::Array::new();
+    for s in subs {
+        arr.push(&JsValue::from_str(s));
+    }
+    let s = i18n_get_message(key, &arr);
+    if s.is_empty() {
+        key.to_string()
+    } else {
+        s
+    }
+}
+
+/// Reads one key of `storage.local`.
+pub async fn local_get<T: DeserializeOwned>(key: &str) -> Result<Option<T>, BrowserError> {
+    let all = call(storage_local_get(&JsValue::from_str(key))).await?;
+    let v = Reflect::get(&all, &JsValue::from_str(key)).map_err(BrowserError::from_js)?;
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    from_js(v).map(Some)
+}
+
+/// Writes one key of `storage.local`.
+pub async fn local_set<T: Serialize>(key: &str, value: &T) -> Result<(), BrowserError> {
+    let obj = js_sys::Object::new();
+    Reflect::set(&obj, &JsValue::from_str(key), &to_js(value)?).map_err(BrowserError::from_js)?;
+    call(storage_local_set(&obj)).await.map(|_| ())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IconDetails<'a> {
+    tab_id: i32,
+    path: IconPaths<'a>,
+}
+
+#[derive(Serialize)]
+struct IconPaths<'a> {
+    #[serde(rename = "16")]
+    s16: &'a str,
+    #[serde(rename = "32")]
+    s32: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TitleDetails<'a> {
+    tab_id: i32,
+    title: &'a str,
+}
+
+/// Sets the toolbar icon for one tab to `icons/<name>-16.png` / `-32.png`.
+pub async fn set_icon(tab_id: i32, name: &str) -> Result<(), BrowserError> {
+    let s16 = format!("icons/{name}-16.png");
+    let s32 = format!("icons/{name}-32.png");
+    let details = IconDetails {
+        tab_id,
+        path: IconPaths {
+            s16: &s16,
+            s32: &s32,
+        },
+    };
+    call(action_set_icon(&to_js(&details)?)).await.map(|_| ())
+}
+
+pub async fn set_title(tab_id: i32, title: &str) -> Result<(), BrowserError> {
+    call(action_set_title(&to_js(&TitleDetails { tab_id, title })?))
+        .await
+        .map(|_| ())
+}
+
+#[derive(Serialize, Deserialize)]
+struct Origins {
+    origins: Vec<String>,
+}
+
+/// Whether the extension may read and write cookies for `origin` (`https://host`).
+pub async fn has_host_access(origin: &str) -> Result<bool, BrowserError> {
+    let details = to_js(&Origins {
+        origins: vec![format!("{origin}/*")],
+    })?;
+    Ok(call(permissions_contains(&details)).await?.as_bool() == Some(true))
+}
+
+/// Asks the user for access to `origin`; needs a user gesture (a click in the popup).
+pub async fn request_host_access(origin: &str) -> Result<bool, BrowserError> {
+    let details = to_js(&Origins {
+        origins: vec![format!("{origin}/*")],
+    })?;
+    Ok(call(permissions_request(&details)).await?.as_bool() == Some(true))
+}
+
+/// Current time in seconds since the epoch.
+pub fn now_secs() -> f64 {
+    js_sys::Date::now() / 1000.0
+}

@@ -1,0 +1,107 @@
+//! The switch, end to end: find the target tab's environment and cookie store, apply a choice,
+//! verify that the host now receives it, reload the tab once. Shared by the popup and the
+//! keyboard command.
+
+use crate::browser::cookies::{store_for_tab, Jar};
+use crate::browser::tabs::{self, Tab};
+use crate::browser::{self, has_host_access, local_get, now_secs, BrowserError};
+use crate::environment::{environment_for_url, Environment};
+use crate::errors::UserError;
+use crate::preference::{in_force, plan, realised, Change, InForce, Preference, Scope};
+use crate::settings::{Settings, SETTINGS_KEY};
+
+/// How many times a plan is re-derived when the browser's store did something else than asked
+/// (Chromium's `cookies.remove` takes every variant a URL matches; Firefox's only the first).
+const MAX_ROUNDS: usize = 3;
+
+/// A GitLab tab, its environment and its cookie store.
+pub struct Target {
+    pub tab: Tab,
+    pub env: Environment,
+    pub jar: Jar,
+}
+
+/// Settings from storage; the defaults (and the reason) when they cannot be read.
+pub async fn settings() -> (Settings, Option<UserError>) {
+    match local_get::<Settings>(SETTINGS_KEY).await {
+        Ok(s) => (s.unwrap_or_default().migrated(), None),
+        Err(BrowserError(detail)) => (Settings::default(), Some(UserError::Storage { detail })),
+    }
+}
+
+/// The target for a tab id.
+pub async fn target(tab_id: i32, settings: &Settings) -> Result<Target, UserError> {
+    let tab = tabs::get(tab_id).await.map_err(|_| UserError::TabGone)?;
+    target_for(tab, settings).await
+}
+
+/// The target for a tab already read.
+pub async fn target_for(tab: Tab, settings: &Settings) -> Result<Target, UserError> {
+    // Without host access the browser hides the URL: the tab is not one we may act on.
+    let url = tab.url.as_deref().ok_or(UserError::NotWeb)?;
+    let env = environment_for_url(url, &settings.custom)?;
+    let store_id = store_for_tab(&tab)
+        .await
+        .map_err(|BrowserError(detail)| UserError::CookieRefused { detail })?;
+    let jar = Jar {
+        store_id,
+        site: env.cookie_domain.clone(),
+    };
+    Ok(Target { tab, env, jar })
+}
+
+impl Target {
+    /// What the tab's host receives now.
+    pub async fn in_force(&self) -> Result<InForce, UserError> {
+        let found = self.jar.canary_cookies().await.map_err(refused)?;
+        Ok(in_force(&self.env.host, &found))
+    }
+
+    /// Writes and removes cookies until the host receives `pref`. Returns what changed.
+    pub async fn apply(&self, pref: Preference, scope: Scope) -> Result<Vec<Change>, UserError> {
+        let host = self.env.host.clone();
+        if !has_host_access(&self.env.origin()).await.unwrap_or(false) {
+            return Err(UserError::NoHostAccess { host });
+        }
+        let mut changes = None;
+        for _ in 0..MAX_ROUNDS {
+            let found = self.jar.canary_cookies().await.map_err(refused)?;
+            // The first round always runs: a repeated choice refreshes the cookie's expiry.
+            if changes.is_some() && realised(pref, scope, &self.env, &found) {
+                break;
+            }
+            let plan = plan(pref, scope, &self.env, &found, now_secs());
+            for op in &plan.ops {
+                self.jar.apply(op).await.map_err(refused)?;
+            }
+            changes.get_or_insert(plan.changes);
+        }
+        let found = self.jar.canary_cookies().await.map_err(refused)?;
+        if !realised(pref, scope, &self.env, &found) {
+            return Err(UserError::NotRealised { host });
+        }
+        Ok(changes.unwrap_or_default())
+    }
+}
+
+fn refused(BrowserError(detail): BrowserError) -> UserError {
+    UserError::CookieRefused { detail }
+}
+
+/// One sentence for the user.
+pub fn error_text(e: &UserError) -> String {
+    browser::msg(e.key(), &e.subs())
+}
+
+/// The sentences describing a choice's changes.
+pub fn change_text(changes: &[Change]) -> String {
+    changes
+        .iter()
+        .map(|c| {
+            let (key, subs) = c.message();
+            let subs: Vec<&str> = subs.iter().map(String::as_str).collect();
+            browser::msg(key, &subs)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
