@@ -8,6 +8,7 @@ pub mod environment;
 pub mod errors;
 pub mod preference;
 pub mod settings;
+pub mod stage;
 
 #[cfg(target_arch = "wasm32")]
 mod background;
