@@ -6,6 +6,8 @@
 
 pub mod environment;
 pub mod errors;
+pub mod explain;
+pub mod messages;
 pub mod preference;
 pub mod settings;
 pub mod stage;
