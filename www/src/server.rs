@@ -1,0 +1,1181 @@
+//! The HTTP(S) server: connection handling, the router, the two stages' app, the request log
+//! and the admin API.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::fs::{File, OpenOptions};
+use std::future::Future;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::http::request::Parts;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+use crate::cli::{parse_weight, Options};
+use crate::cookies::CookieJar;
+use crate::pages::{self, Content, PageCtx};
+use crate::rng::Rng;
+use crate::routing::{self, Environment, HostKind, Pods, Service, Stage};
+use crate::session::{self, Format, Lookup, SessionMode, Store, User};
+use crate::timefmt;
+
+pub type Resp = Response<Full<Bytes>>;
+
+/// Largest request body read (sign-in forms and admin JSON are tiny).
+const MAX_BODY: usize = 64 * 1024;
+/// Request ids the peek endpoint remembers.
+const PEEK_KEEP: usize = 2000;
+/// Request log entries kept in memory.
+const LOG_KEEP: usize = 100_000;
+/// Server-side session lifetime, which is also the cookie's (GitLab: one week).
+const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Purposes of the seeded random streams (see [`Rng::stream`]).
+const STREAM_ROUTE: u64 = 1;
+const STREAM_POD_CHOICE: u64 = 2;
+const STREAM_REVISION: u64 = 3;
+
+pub const SESSION_COOKIE: &str = "_gitlab_session";
+pub const CANARY_COOKIE: &str = "gitlab_canary";
+
+/// A stage fault: answer with `status` and/or wait `delay_ms` first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fault {
+    pub status: Option<u16>,
+    pub delay_ms: u64,
+}
+
+/// What `/-/standin/config` reads and writes.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub canary_disabled: bool,
+    pub canary_weight: f64,
+    pub session_mode: SessionMode,
+    pub perf_delay_ms: u64,
+    /// Indexed by [`Stage::index`].
+    pub faults: [Fault; 2],
+}
+
+impl Config {
+    fn to_json(&self) -> Value {
+        let fault = |f: &Fault| json!({"status": f.status, "delay_ms": f.delay_ms});
+        json!({
+            "canary_disabled": self.canary_disabled,
+            "canary_weight": self.canary_weight,
+            "session_format": self.session_mode.as_str(),
+            "perf_delay_ms": self.perf_delay_ms,
+            "faults": {
+                "canary": fault(&self.faults[Stage::Canary.index()]),
+                "main": fault(&self.faults[Stage::Main.index()]),
+            },
+        })
+    }
+
+    /// Applies a `/-/standin/config` body to a copy; all or nothing.
+    fn updated(&self, body: &Value) -> Result<Config, String> {
+        let obj = body.as_object().ok_or("the body must be a JSON object")?;
+        let mut next = self.clone();
+        for (key, v) in obj {
+            match key.as_str() {
+                "canary_disabled" => {
+                    next.canary_disabled = v.as_bool().ok_or("canary_disabled: a boolean")?;
+                }
+                "canary_weight" => {
+                    next.canary_weight = v
+                        .as_f64()
+                        .and_then(|w| parse_weight(&w.to_string()))
+                        .ok_or("canary_weight: a number from 0 to 1")?;
+                }
+                "session_format" => {
+                    next.session_mode = v
+                        .as_str()
+                        .and_then(SessionMode::parse)
+                        .ok_or("session_format: \"compatible\" or \"canary-new-format\"")?;
+                }
+                "perf_delay_ms" => {
+                    next.perf_delay_ms = v.as_u64().ok_or("perf_delay_ms: a whole number")?;
+                }
+                "fault" | "faults" => {
+                    let list = match v {
+                        Value::Array(items) => items.iter().collect::<Vec<_>>(),
+                        single => vec![single],
+                    };
+                    for f in list {
+                        let (stage, fault) = parse_fault(f, &next.faults)?;
+                        next.faults[stage.index()] = fault;
+                    }
+                }
+                other => return Err(format!("unknown config key {other:?}")),
+            }
+        }
+        Ok(next)
+    }
+}
+
+fn parse_fault(v: &Value, current: &[Fault; 2]) -> Result<(Stage, Fault), String> {
+    let obj = v
+        .as_object()
+        .ok_or("fault: an object {\"stage\",\"status\",\"delay_ms\"}")?;
+    let stage = obj
+        .get("stage")
+        .and_then(Value::as_str)
+        .and_then(Stage::parse)
+        .ok_or("fault.stage: \"canary\" or \"main\"")?;
+    let mut fault = current[stage.index()];
+    for (key, v) in obj {
+        match key.as_str() {
+            "stage" => {}
+            "status" => {
+                fault.status = match v {
+                    Value::Null => None,
+                    n => Some(
+                        n.as_u64()
+                            .filter(|s| (400..=599).contains(s))
+                            .map(|s| s as u16)
+                            .ok_or("fault.status: null or an HTTP status from 400 to 599")?,
+                    ),
+                }
+            }
+            "delay_ms" => {
+                fault.delay_ms = v.as_u64().ok_or("fault.delay_ms: a whole number")?;
+            }
+            other => return Err(format!("unknown fault key {other:?}")),
+        }
+    }
+    Ok((stage, fault))
+}
+
+struct PeekEntry {
+    pod: String,
+    stage: Stage,
+}
+
+/// Mutable state, behind one mutex (no lock is held across an await).
+struct Inner {
+    config: Config,
+    /// Drawn from only by `weighted` decisions.
+    route_rng: Rng,
+    /// Pod and load-balancer choice.
+    pod_rng: Rng,
+    /// Session values, CSRF tokens, request ids: from the OS, different every run.
+    ids: Rng,
+    sessions: Store,
+    log: VecDeque<Value>,
+    seq: u64,
+    peek: HashMap<String, PeekEntry>,
+    peek_order: VecDeque<String>,
+}
+
+impl Inner {
+    fn remember_peek(&mut self, request_id: &str, pod: &str, stage: Stage) {
+        self.peek.insert(
+            request_id.to_string(),
+            PeekEntry {
+                pod: pod.to_string(),
+                stage,
+            },
+        );
+        self.peek_order.push_back(request_id.to_string());
+        while self.peek_order.len() > PEEK_KEEP {
+            if let Some(old) = self.peek_order.pop_front() {
+                self.peek.remove(&old);
+            }
+        }
+    }
+}
+
+/// Where the JSON lines go: stdout (unless quiet) and the `--log` file.
+struct Sink {
+    stdout: bool,
+    file: Mutex<Option<File>>,
+}
+
+impl Sink {
+    fn emit(&self, line: &str, to_stdout: bool) {
+        if to_stdout {
+            let mut out = std::io::stdout().lock();
+            // A closed stdout must not take the server down.
+            let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+        }
+        if let Ok(mut guard) = self.file.lock() {
+            if let Some(f) = guard.as_mut() {
+                let _ = writeln!(f, "{line}").and_then(|_| f.flush());
+            }
+        }
+    }
+}
+
+struct Shared {
+    https: bool,
+    pods: Pods,
+    /// `gon.revision` per stage, indexed by [`Stage::index`].
+    revisions: [String; 2],
+    inner: Mutex<Inner>,
+    sink: Sink,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves consistent-enough data for a test server.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn log(&self, mut entry: Value) {
+        let line = {
+            let mut inner = self.lock();
+            inner.seq += 1;
+            let seq = inner.seq;
+            if let Some(obj) = entry.as_object_mut() {
+                obj.insert("seq".into(), json!(seq));
+            }
+            let line = entry.to_string();
+            inner.log.push_back(entry);
+            while inner.log.len() > LOG_KEEP {
+                inner.log.pop_front();
+            }
+            line
+        };
+        self.sink.emit(&line, self.sink.stdout);
+    }
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: TcpListener,
+    addr: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    pub async fn bind(opts: Options) -> Result<Server, String> {
+        let tls = if opts.http {
+            None
+        } else {
+            let tls = crate::tls::self_signed()?;
+            if let Some(path) = &opts.cert_out {
+                std::fs::write(path, &tls.cert_pem)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            }
+            Some(tls.acceptor)
+        };
+        let file = match &opts.log {
+            Some(path) => Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| format!("cannot open {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        let listener = TcpListener::bind((opts.bind, opts.port))
+            .await
+            .map_err(|e| format!("cannot listen on {}:{}: {e}", opts.bind, opts.port))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("no local address: {e}"))?;
+        let mut rev = Rng::stream(opts.seed, STREAM_REVISION);
+        let canary_rev = rev.hex(7);
+        let mut main_rev = rev.hex(7);
+        while main_rev == canary_rev {
+            main_rev = rev.hex(7);
+        }
+        let shared = Shared {
+            https: !opts.http,
+            pods: Pods::generate(opts.seed),
+            revisions: [canary_rev, main_rev],
+            inner: Mutex::new(Inner {
+                config: Config {
+                    canary_disabled: opts.canary_disabled,
+                    canary_weight: opts.canary_weight,
+                    session_mode: opts.session_mode,
+                    perf_delay_ms: opts.perf_delay_ms,
+                    faults: [Fault::default(); 2],
+                },
+                route_rng: Rng::stream(opts.seed, STREAM_ROUTE),
+                pod_rng: Rng::stream(opts.seed, STREAM_POD_CHOICE),
+                ids: Rng::from_entropy(),
+                sessions: Store::default(),
+                log: VecDeque::new(),
+                seq: 0,
+                peek: HashMap::new(),
+                peek_order: VecDeque::new(),
+            }),
+            sink: Sink {
+                stdout: !opts.quiet,
+                file: Mutex::new(file),
+            },
+        };
+        Ok(Server {
+            listener,
+            addr,
+            tls,
+            shared: Arc::new(shared),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// Prints (and logs to `--log`) the `listening` line. Always on stdout, even when quiet.
+    pub fn announce(&self) {
+        let line = json!({"event": "listening", "port": self.addr.port(), "scheme": self.scheme()});
+        self.shared.sink.emit(&line.to_string(), true);
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Server {
+            listener,
+            tls,
+            shared,
+            ..
+        } = self;
+        let accept = tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, peer)) => {
+                        tokio::spawn(serve_connection(stream, peer, tls.clone(), shared.clone()));
+                    }
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+        });
+        shutdown.await;
+        accept.abort();
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+) {
+    let _ = stream.set_nodelay(true);
+    let service = hyper::service::service_fn(move |req| handle(shared.clone(), peer, req));
+    let http = hyper::server::conn::http1::Builder::new();
+    // Connection errors (client went away, TLS alert for the self-signed cert) are routine.
+    match tls {
+        Some(acceptor) => {
+            if let Ok(tls_stream) = acceptor.accept(stream).await {
+                let _ = http
+                    .serve_connection(TokioIo::new(tls_stream), service)
+                    .await;
+            }
+        }
+        None => {
+            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small response helpers
+
+fn set_header(resp: &mut Resp, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        resp.headers_mut().append(HeaderName::from_static(name), v);
+    }
+}
+
+fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Resp {
+    let mut resp = Response::new(Full::new(body.into()));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    set_header(&mut resp, "content-type", content_type);
+    resp
+}
+
+fn html(status: u16, body: String) -> Resp {
+    let mut resp = respond(status, "text/html; charset=utf-8", body);
+    set_header(
+        &mut resp,
+        "cache-control",
+        "max-age=0, private, must-revalidate",
+    );
+    set_header(&mut resp, "x-frame-options", "SAMEORIGIN");
+    resp
+}
+
+fn json_resp(status: u16, v: &Value) -> Resp {
+    let mut resp = respond(status, "application/json", v.to_string());
+    set_header(&mut resp, "cache-control", "no-store");
+    resp
+}
+
+fn redirect(location: &str) -> Resp {
+    let mut resp = html(
+        302,
+        format!(
+            "<html><body>You are being <a href=\"{}\">redirected</a>.</body></html>",
+            pages::escape(location)
+        ),
+    );
+    set_header(&mut resp, "location", location);
+    resp
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
+}
+
+async fn read_body(body: Incoming) -> Result<Bytes, ()> {
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(_) => Err(()),
+    }
+}
+
+/// Decodes `application/x-www-form-urlencoded` (also query strings).
+pub fn parse_form(s: &str) -> Vec<(String, String)> {
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => match s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                Some(decoded) => {
+                    out.push(decoded);
+                    i += 2;
+                }
+                None => out.push(b'%'),
+            },
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn form_value<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Query string for the log, with secret-looking parameters filtered as Rails does.
+fn filtered_query(query: &str) -> String {
+    const SECRET: [&str; 5] = [
+        "authenticity_token",
+        "password",
+        "token",
+        "secret",
+        "session",
+    ];
+    query
+        .split('&')
+        .map(|pair| {
+            let key = pair.split_once('=').map(|(k, _)| k).unwrap_or(pair);
+            let lower = percent_decode(key).to_ascii_lowercase();
+            if pair.contains('=') && SECRET.iter().any(|s| lower.contains(s)) {
+                format!("{key}=[FILTERED]")
+            } else {
+                pair.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A ULID-shaped request id: 48-bit milliseconds and 80 random bits, Crockford base32.
+fn new_request_id(ids: &mut Rng) -> String {
+    const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let t = timefmt::now_millis();
+    let mut s = String::with_capacity(26);
+    for i in (0..10).rev() {
+        s.push(char::from(CROCKFORD[((t >> (i * 5)) & 31) as usize]));
+    }
+    s.push_str(&ids.string_from(CROCKFORD, 16));
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// The front door
+
+async fn handle(
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Resp, Infallible> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    if path == "/-/standin" || path.starts_with("/-/standin/") {
+        if !is_loopback(peer.ip()) {
+            return Ok(json_resp(403, &json!({"message": "403 Forbidden"})));
+        }
+        let body = match read_body(body).await {
+            Ok(b) => b,
+            Err(()) => return Ok(json_resp(413, &json!({"message": "body too large"}))),
+        };
+        return Ok(admin(&shared, &parts, &body));
+    }
+    let raw_host = parts
+        .headers
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+        .unwrap_or_default();
+    match routing::classify_host(&raw_host) {
+        HostKind::Unknown => Ok(respond(404, "text/plain; charset=utf-8", "unknown host\n")),
+        HostKind::NextSwitch => Ok(next_switch(&shared, &parts)),
+        HostKind::Routed(env) => Ok(routed(&shared, env, parts, body).await),
+    }
+}
+
+fn cookie_jar(parts: &Parts) -> CookieJar {
+    CookieJar::parse(
+        parts
+            .headers
+            .get_all(hyper::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
+}
+
+fn next_switch(shared: &Shared, parts: &Parts) -> Resp {
+    let started = Instant::now();
+    let jar = cookie_jar(parts);
+    let request_id = new_request_id(&mut shared.lock().ids);
+    let on_next = jar.last(CANARY_COOKIE) == Some("true");
+    let mut resp = if parts.method == Method::GET || parts.method == Method::HEAD {
+        html(200, pages::next_switch_page(on_next))
+    } else {
+        respond(405, "text/plain; charset=utf-8", "method not allowed\n")
+    };
+    set_header(&mut resp, "x-request-id", &request_id);
+    shared.log(json!({
+        "event": "request",
+        "seq": 0,
+        "ts": timefmt::now_iso8601(),
+        "host": "next.gitlab.com",
+        "method": parts.method.as_str(),
+        "path": parts.uri.path(),
+        "query": filtered_query(parts.uri.query().unwrap_or("")),
+        "stage": null,
+        "pod": null,
+        "service": null,
+        "request_id": request_id,
+        "status": resp.status().as_u16(),
+        "route_reason": "next-switch-page",
+        "cookies": jar.names(),
+        "gitlab_canary": jar.values(CANARY_COOKIE),
+        "user": null,
+        "session": "none",
+        "session_rotated": false,
+        "duration_ms": started.elapsed().as_millis() as u64,
+    }));
+    resp
+}
+
+/// One routed request, as the stage that serves it sees it.
+struct Rq<'a> {
+    env: &'a Environment,
+    method: &'a Method,
+    path: &'a str,
+    query: &'a str,
+    stage: Stage,
+    service: Service,
+    request_id: &'a str,
+    jar: &'a CookieJar,
+    headers: &'a hyper::HeaderMap,
+}
+
+/// What the app did with the session, for the log and the `Set-Cookie` header.
+struct Outcome {
+    resp: Resp,
+    lookup: Lookup,
+    user: Option<&'static User>,
+    /// A new `_gitlab_session` value to set.
+    issued: Option<String>,
+}
+
+async fn routed(shared: &Shared, env: Environment, parts: Parts, body: Incoming) -> Resp {
+    let started = Instant::now();
+    let path = parts.uri.path().to_string();
+    let query = parts.uri.query().unwrap_or("").to_string();
+    let jar = cookie_jar(&parts);
+    let service = Service::for_path(&path);
+    let (stage, reason, pod, request_id, fault, lb) = {
+        let mut inner = shared.lock();
+        let inner = &mut *inner;
+        let (stage, reason) = routing::decide(
+            inner.config.canary_disabled,
+            jar.last(CANARY_COOKIE),
+            &env,
+            &path,
+            inner.config.canary_weight,
+            &mut inner.route_rng,
+        );
+        let pod = shared.pods.pick(stage, service, &mut inner.pod_rng);
+        let lb_count = if env.short == "gprd" { 48 } else { 3 };
+        let lb = 1 + inner.pod_rng.below(lb_count);
+        let request_id = new_request_id(&mut inner.ids);
+        inner.remember_peek(&request_id, &pod, stage);
+        (
+            stage,
+            reason,
+            pod,
+            request_id,
+            inner.config.faults[stage.index()],
+            lb,
+        )
+    };
+    if fault.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
+    }
+    let body = if parts.method == Method::POST {
+        read_body(body).await
+    } else {
+        Ok(Bytes::new())
+    };
+    let rq = Rq {
+        env: &env,
+        method: &parts.method,
+        path: &path,
+        query: &query,
+        stage,
+        service,
+        request_id: &request_id,
+        jar: &jar,
+        headers: &parts.headers,
+    };
+    let outcome = match (fault.status, body) {
+        (Some(status), _) => fault_outcome(shared, &rq, status),
+        (None, Err(())) => Outcome {
+            resp: respond(413, "text/plain; charset=utf-8", "request body too large\n"),
+            lookup: Lookup::None,
+            user: None,
+            issued: None,
+        },
+        (None, Ok(body)) => {
+            let mut inner = shared.lock();
+            app(shared, &mut inner, &rq, &body)
+        }
+    };
+    let Outcome {
+        mut resp,
+        lookup,
+        user,
+        issued,
+    } = outcome;
+    let rotated = issued.is_some() && jar.first(SESSION_COOKIE).is_some();
+    if let Some(id) = &issued {
+        let expires = timefmt::http_date(SystemTime::now() + SESSION_TTL);
+        let secure = if shared.https { " secure;" } else { "" };
+        set_header(
+            &mut resp,
+            "set-cookie",
+            &format!(
+                "{SESSION_COOKIE}={id}; path=/; expires={expires};{secure} HttpOnly; SameSite=Lax"
+            ),
+        );
+    }
+    set_header(&mut resp, "x-request-id", &request_id);
+    set_header(
+        &mut resp,
+        "x-gitlab-meta",
+        &json!({"correlation_id": request_id, "version": "1"}).to_string(),
+    );
+    set_header(
+        &mut resp,
+        "gitlab-lb",
+        &format!("haproxy-main-{lb}-lb-{}", env.short),
+    );
+    let sv = match stage {
+        Stage::Canary => format!("{}-cny-gke-us-east1-b", service.as_str()),
+        Stage::Main => format!("{}-gke-us-east1-b", service.as_str()),
+    };
+    set_header(&mut resp, "gitlab-sv", &sv);
+    shared.log(json!({
+        "event": "request",
+        "seq": 0,
+        "ts": timefmt::now_iso8601(),
+        "host": host_name(&env),
+        "method": parts.method.as_str(),
+        "path": path,
+        "query": filtered_query(&query),
+        "stage": stage.as_str(),
+        "pod": pod,
+        "service": service.as_str(),
+        "request_id": request_id,
+        "status": resp.status().as_u16(),
+        "route_reason": reason.as_str(),
+        "cookies": jar.names(),
+        "gitlab_canary": jar.values(CANARY_COOKIE),
+        "user": user.map(|u| u.username),
+        "session": lookup.as_str(),
+        "session_rotated": rotated,
+        "duration_ms": started.elapsed().as_millis() as u64,
+    }));
+    resp
+}
+
+/// The stage failed before Rails: nothing touches the session, but the log still says
+/// what the session would have been.
+fn fault_outcome(shared: &Shared, rq: &Rq, status: u16) -> Outcome {
+    let inner = shared.lock();
+    let mode = inner.config.session_mode;
+    let (lookup, user) = match rq
+        .jar
+        .first(SESSION_COOKIE)
+        .and_then(|id| inner.sessions.get(id).map(|s| (id, s)))
+    {
+        None => (Lookup::None, None),
+        Some((_, s)) if !mode.readable(rq.stage, s.format) => (Lookup::Unreadable, None),
+        Some((id, s)) => (
+            Lookup::Valid(id.to_string()),
+            s.user_id.and_then(session::user_by_id),
+        ),
+    };
+    let resp = if rq.service == Service::Api {
+        json_resp(status, &json!({"message": format!("{status} Whoops")}))
+    } else {
+        html(status, pages::fault_page(status))
+    };
+    Outcome {
+        resp,
+        lookup,
+        user,
+        issued: None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The app both stages run
+
+/// Session state during one request.
+struct SessionState {
+    /// The readable session in effect, if any.
+    current: Option<String>,
+    issued: Option<String>,
+}
+
+impl SessionState {
+    /// Rails writes a session (and its cookie) for any HTML response that has none.
+    fn ensure(&mut self, inner: &mut Inner, stage: Stage) -> String {
+        match &self.current {
+            Some(id) => id.clone(),
+            None => {
+                let id = inner.sessions.create(None, stage, &mut inner.ids);
+                self.current = Some(id.clone());
+                self.issued = Some(id.clone());
+                id
+            }
+        }
+    }
+
+    fn csrf(&self, inner: &Inner) -> String {
+        self.current
+            .as_deref()
+            .and_then(|id| inner.sessions.get(id))
+            .map(|s| s.csrf_token.clone())
+            .unwrap_or_default()
+    }
+}
+
+fn app(shared: &Shared, inner: &mut Inner, rq: &Rq, body: &[u8]) -> Outcome {
+    let mode = inner.config.session_mode;
+    let cookie = rq.jar.first(SESSION_COOKIE);
+    let lookup = inner.sessions.lookup(cookie, rq.stage, mode);
+    let mut state = SessionState {
+        current: None,
+        issued: None,
+    };
+    let user = match &lookup {
+        Lookup::Valid(id) => {
+            state.current = Some(id.clone());
+            inner
+                .sessions
+                .get(id)
+                .and_then(|s| s.user_id)
+                .and_then(session::user_by_id)
+        }
+        Lookup::Unreadable => {
+            // The stage cannot decode the session: Rails starts a fresh one, signed out.
+            state.ensure(inner, rq.stage);
+            None
+        }
+        Lookup::None => None,
+    };
+    let resp = dispatch(shared, inner, rq, body, &mut state, user);
+    Outcome {
+        resp,
+        lookup,
+        user,
+        issued: state.issued,
+    }
+}
+
+fn dispatch(
+    shared: &Shared,
+    inner: &mut Inner,
+    rq: &Rq,
+    body: &[u8],
+    state: &mut SessionState,
+    user: Option<&'static User>,
+) -> Resp {
+    let get = rq.method == Method::GET || rq.method == Method::HEAD;
+    let post = rq.method == Method::POST;
+    if rq.service == Service::Api {
+        return match (get, rq.path) {
+            (true, "/api/v4/user") => match user {
+                Some(u) => json_resp(
+                    200,
+                    &json!({
+                        "id": u.id,
+                        "username": u.username,
+                        "name": u.name,
+                        "state": "active",
+                        "avatar_url": format!("/uploads/-/system/user/avatar/{}/avatar.png", u.id),
+                        "web_url": format!("https://{}/{}", host_name(rq.env), u.username),
+                    }),
+                ),
+                None => json_resp(401, &json!({"message": "401 Unauthorized"})),
+            },
+            _ => json_resp(404, &json!({"message": "404 Not Found"})),
+        };
+    }
+    match rq.path {
+        "/assets/perf_bar.js" if get => {
+            let mut resp = respond(
+                200,
+                "text/javascript; charset=utf-8",
+                pages::perf_bar_js(inner.config.perf_delay_ms),
+            );
+            set_header(&mut resp, "cache-control", "no-cache");
+            return resp;
+        }
+        "/-/peek/results" if get => return peek_results(inner, rq.query),
+        "/favicon.ico" => return respond(404, "text/plain; charset=utf-8", "not found\n"),
+        "/users/sign_in" if post => return sign_in(shared, inner, rq, body, state),
+        "/users/sign_out" if post => return sign_out(inner, rq, body, state),
+        _ => {}
+    }
+    if !get {
+        state.ensure(inner, rq.stage);
+        return html(404, pages::not_found_page());
+    }
+    if rq.path == "/users/sign_in" {
+        if user.is_some() {
+            return redirect("/");
+        }
+        state.ensure(inner, rq.stage);
+        let token = state.csrf(inner);
+        let content = pages::sign_in_page(&token, None);
+        return render(shared, inner, rq, state, None, &content, 200);
+    }
+    state.ensure(inner, rq.stage);
+    let content = match rq.path {
+        "/big" => pages::big_page(),
+        "/lookalike" => pages::lookalike_page(),
+        path => pages::project_page(path),
+    };
+    render(shared, inner, rq, state, user, &content, 200)
+}
+
+fn host_name(env: &Environment) -> String {
+    if env.is_gitlab_com {
+        "gitlab.com".into()
+    } else {
+        format!("{}.gitlab.com", env.name)
+    }
+}
+
+fn query_value(query: &str, name: &str) -> Option<String> {
+    parse_form(query)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+fn render(
+    shared: &Shared,
+    inner: &Inner,
+    rq: &Rq,
+    state: &SessionState,
+    user: Option<&'static User>,
+    content: &Content,
+    status: u16,
+) -> Resp {
+    let token = state.csrf(inner);
+    let perf_cookie = rq.jar.first("perf_bar_enabled") == Some("true");
+    let ctx = PageCtx {
+        path: rq.path,
+        stage: rq.stage,
+        env: rq.env,
+        request_id: rq.request_id,
+        method: rq.method.as_str(),
+        user,
+        csrf_token: &token,
+        revision: &shared.revisions[rq.stage.index()],
+        perf_bar: perf_cookie && query_value(rq.query, "perf").as_deref() != Some("none"),
+        sidebar: query_value(rq.query, "sidebar").as_deref() != Some("none"),
+    };
+    html(status, pages::layout(&ctx, content))
+}
+
+fn peek_results(inner: &Inner, query: &str) -> Resp {
+    let id = query_value(query, "request_id").unwrap_or_default();
+    match inner.peek.get(&id) {
+        Some(entry) => json_resp(
+            200,
+            &json!({
+                "context": {},
+                "data": {},
+                "host": {"hostname": entry.pod, "canary": entry.stage == Stage::Canary},
+            }),
+        ),
+        None => json_resp(404, &json!({"message": "404 Not Found"})),
+    }
+}
+
+fn token_matches(inner: &Inner, state: &SessionState, given: Option<&str>) -> bool {
+    let expected = state.csrf(inner);
+    match given {
+        Some(g) => !expected.is_empty() && session::secure_eq(&expected, g),
+        None => false,
+    }
+}
+
+fn sign_in(
+    shared: &Shared,
+    inner: &mut Inner,
+    rq: &Rq,
+    body: &[u8],
+    state: &mut SessionState,
+) -> Resp {
+    let form = parse_form(&String::from_utf8_lossy(body));
+    if !token_matches(inner, state, form_value(&form, "authenticity_token")) {
+        state.ensure(inner, rq.stage);
+        return html(422, pages::rejected_page());
+    }
+    let login = form_value(&form, "user[login]").unwrap_or("");
+    let password = form_value(&form, "user[password]").unwrap_or("");
+    match session::authenticate(login, password) {
+        Some(user) => {
+            // Rails resets the session on sign-in: a new id (and CSRF token) for the user.
+            if let Some(old) = state.current.take() {
+                inner.sessions.destroy(&old);
+            }
+            let id = inner
+                .sessions
+                .create(Some(user.id), rq.stage, &mut inner.ids);
+            state.current = Some(id.clone());
+            state.issued = Some(id);
+            redirect("/")
+        }
+        None => {
+            let token = state.csrf(inner);
+            let content = pages::sign_in_page(&token, Some("Invalid login or password."));
+            render(shared, inner, rq, state, None, &content, 200)
+        }
+    }
+}
+
+fn sign_out(inner: &mut Inner, rq: &Rq, body: &[u8], state: &mut SessionState) -> Resp {
+    let form = parse_form(&String::from_utf8_lossy(body));
+    let header_token = rq.headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+    let given = form_value(&form, "authenticity_token").or(header_token);
+    if !token_matches(inner, state, given) {
+        state.ensure(inner, rq.stage);
+        return html(422, pages::rejected_page());
+    }
+    if let Some(old) = state.current.take() {
+        inner.sessions.destroy(&old);
+    }
+    state.ensure(inner, rq.stage);
+    redirect("/users/sign_in")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin
+
+fn admin(shared: &Shared, parts: &Parts, body: &[u8]) -> Resp {
+    let path = parts.uri.path();
+    let query = parts.uri.query().unwrap_or("");
+    let get = parts.method == Method::GET;
+    let post = parts.method == Method::POST;
+    match path {
+        "/-/standin/log" if get => {
+            let since = match query_value(query, "since") {
+                None => 0,
+                Some(s) => match s.parse::<u64>() {
+                    Ok(n) => n,
+                    Err(_) => return json_resp(400, &json!({"message": "since: a whole number"})),
+                },
+            };
+            let inner = shared.lock();
+            let entries: Vec<&Value> = inner
+                .log
+                .iter()
+                .filter(|e| e.get("seq").and_then(Value::as_u64).unwrap_or(0) > since)
+                .collect();
+            json_resp(200, &json!(entries))
+        }
+        "/-/standin/config" if get => json_resp(200, &shared.lock().config.to_json()),
+        "/-/standin/config" if post => {
+            let parsed: Value = match serde_json::from_slice(body) {
+                Ok(v) => v,
+                Err(e) => return json_resp(400, &json!({"message": format!("bad JSON: {e}")})),
+            };
+            let mut inner = shared.lock();
+            match inner.config.updated(&parsed) {
+                Ok(next) => {
+                    inner.config = next;
+                    json_resp(200, &inner.config.to_json())
+                }
+                Err(message) => json_resp(400, &json!({"message": message})),
+            }
+        }
+        "/-/standin/flush-sessions" if post => {
+            let flushed = shared.lock().sessions.flush();
+            json_resp(200, &json!({"flushed": flushed}))
+        }
+        "/-/standin/state" if get => {
+            let inner = shared.lock();
+            let pods = |stage, service| json!(shared.pods.of(stage, service));
+            json_resp(
+                200,
+                &json!({
+                    "config": inner.config.to_json(),
+                    "sessions": inner.sessions.len(),
+                    "sessions_signed_in": inner.sessions.count_signed_in(),
+                    "sessions_by_format": {
+                        "old": inner.sessions.count_by_format(Format::Old),
+                        "new": inner.sessions.count_by_format(Format::New),
+                    },
+                    "requests": inner.seq,
+                    "scheme": if shared.https { "https" } else { "http" },
+                    "revisions": {
+                        "canary": shared.revisions[Stage::Canary.index()],
+                        "main": shared.revisions[Stage::Main.index()],
+                    },
+                    "pods": {
+                        "canary": {"web": pods(Stage::Canary, Service::Web), "api": pods(Stage::Canary, Service::Api)},
+                        "main": {"web": pods(Stage::Main, Service::Web), "api": pods(Stage::Main, Service::Api)},
+                    },
+                }),
+            )
+        }
+        _ => json_resp(404, &json!({"message": "404 Not Found"})),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_decode() {
+        let f = parse_form("user%5Blogin%5D=qa-user&user%5Bpassword%5D=a+b%21&x&bad=%zz%4");
+        assert_eq!(form_value(&f, "user[login]"), Some("qa-user"));
+        assert_eq!(form_value(&f, "user[password]"), Some("a b!"));
+        assert_eq!(form_value(&f, "x"), Some(""));
+        assert_eq!(form_value(&f, "bad"), Some("%zz%4"));
+        assert_eq!(percent_decode("%"), "%");
+        assert_eq!(percent_decode("%e2%9c%93"), "✓");
+    }
+
+    #[test]
+    fn query_filter() {
+        assert_eq!(
+            filtered_query("a=b&authenticity_token=xyz&private_token=1&perf=none"),
+            "a=b&authenticity_token=[FILTERED]&private_token=[FILTERED]&perf=none"
+        );
+        assert_eq!(filtered_query(""), "");
+    }
+
+    #[test]
+    fn request_ids() {
+        let mut ids = Rng::new(1);
+        let a = new_request_id(&mut ids);
+        let b = new_request_id(&mut ids);
+        assert_eq!(a.len(), 26);
+        assert_ne!(a, b);
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
+    }
+
+    #[test]
+    fn config_updates_are_validated() {
+        let base = Config {
+            canary_disabled: false,
+            canary_weight: 0.05,
+            session_mode: SessionMode::Compatible,
+            perf_delay_ms: 150,
+            faults: [Fault::default(); 2],
+        };
+        let next = base
+            .updated(&json!({"canary_weight": 1, "fault": {"stage": "canary", "status": 502, "delay_ms": 5}}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(next.canary_weight, 1.0);
+        assert_eq!(
+            next.faults[Stage::Canary.index()],
+            Fault {
+                status: Some(502),
+                delay_ms: 5
+            }
+        );
+        let cleared = next
+            .updated(&json!({"fault": {"stage": "canary", "status": null, "delay_ms": 0}}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cleared.faults[Stage::Canary.index()], Fault::default());
+        for bad in [
+            json!({"canary_weight": 2}),
+            json!({"session_format": "x"}),
+            json!({"fault": {"stage": "both"}}),
+            json!({"fault": {"stage": "main", "status": 200}}),
+            json!({"nope": 1}),
+            json!([1]),
+        ] {
+            assert!(base.updated(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn route_reason_strings() {
+        assert_eq!(
+            crate::routing::RouteReason::ForcedPath.as_str(),
+            "forced-path"
+        );
+    }
+}
