@@ -18,6 +18,11 @@ ext.tabs.onActivated.addListener(when((info) => core.on_tab_activated(info.tabId
 ext.tabs.onUpdated.addListener(
   when((tabId, change) => (change.url || change.status === 'complete') && core.on_tab_updated(tabId)),
 );
+ext.tabs.onRemoved.addListener(when((tabId) => core.on_tab_removed(tabId)));
+ext.runtime.onMessage.addListener((message, sender) => {
+  // Only content scripts of top frames report; Rust validates the message itself.
+  if (sender.tab && sender.frameId === 0) when(core.on_content_message)(sender.tab.id, message);
+});
 ext.cookies.onChanged.addListener(
   when((info) => info.cookie.name === 'gitlab_canary' && core.on_canary_cookie_changed()),
 );

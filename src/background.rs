@@ -3,51 +3,78 @@
 //! `background.js` registers every listener synchronously at start-up — a service worker woken
 //! by an event only delivers it to listeners registered in its first turn — and forwards each
 //! event here once the wasm module is ready. Handlers keep no state in memory: the worker can be
-//! stopped between any two events.
+//! stopped between any two events, so per-tab state lives in `storage.session`.
 
 use wasm_bindgen::prelude::*;
 
-use crate::browser::{self, msg, set_icon, set_title, tabs};
+use crate::browser::{self, from_js, msg, set_badge, set_icon, set_title, tabs, Area};
+use crate::environment::path_of;
 use crate::errors::UserError;
-use crate::preference::InForce;
+use crate::explain::Share;
+use crate::messages::{share_key, tab_key, TabState, ToBackground};
+use crate::preference::{InForce, Preference};
+use crate::stage::{Detection, Signal, Stage};
 use crate::switch::{self, Target};
 
 const GITLAB_TABS: &[&str] = &["https://*.gitlab.com/*"];
+/// Badge colours: GitLab's green for Next, its indigo for Current.
+const NEXT_GREEN: &str = "#108548";
+const CURRENT_INDIGO: &str = "#5448c4";
 
-/// Icon and title of the toolbar button for one tab: the preference in force there.
+/// The stored detection for a tab, if it is for the page the tab shows now.
+async fn tab_state(tab: &tabs::Tab) -> Option<TabState> {
+    let state: TabState = Area::Session.read(&tab_key(tab.id)).await.ok()??;
+    (tab.url.as_deref() == Some(state.url.as_str())).then_some(state)
+}
+
+/// Toolbar icon, title and badge for one tab, all derived from the cookies and stored state.
 async fn refresh_action(tab: tabs::Tab) {
     let id = tab.id;
     let (settings, _) = switch::settings().await;
+    let state = tab_state(&tab).await;
     let (icon, title) = match switch::target_for(tab, &settings).await {
-        Ok(target) => describe(&target).await,
+        Ok(target) => describe(&target, state.as_ref().map(|s| &s.detection)).await,
         Err(_) => ("auto", msg("titleNotGitLab", &[])),
     };
-    // A tab closed meanwhile makes these fail; nothing to show then.
+    let (badge, color) = match state.as_ref().map(|s| s.detection.stage) {
+        Some(Stage::Canary) => ("NEXT", NEXT_GREEN),
+        Some(Stage::Main) => ("CUR", CURRENT_INDIGO),
+        _ => ("", CURRENT_INDIGO),
+    };
+    // A tab closed meanwhile makes these fail; there is nothing to show then.
     let _ = set_icon(id, icon).await;
     let _ = set_title(id, &title).await;
+    let _ = set_badge(id, badge, color).await;
 }
 
-async fn describe(target: &Target) -> (&'static str, String) {
-    let host = target.env.host.as_str();
-    match target.in_force().await {
-        Ok(InForce::Next) => (
-            "next",
-            msg("titlePreference", &[host, &msg("labelNext", &[])]),
-        ),
-        Ok(InForce::Current) => (
-            "current",
-            msg("titlePreference", &[host, &msg("labelCurrent", &[])]),
-        ),
-        Ok(InForce::Auto) => (
-            "auto",
-            msg("titlePreference", &[host, &msg("labelAuto", &[])]),
-        ),
-        Ok(InForce::Conflict { .. }) => (
-            "conflict",
-            msg("titlePreference", &[host, &msg("titleConflict", &[])]),
-        ),
-        Err(e) => ("auto", switch::error_text(&e)),
+fn signal_label(s: Option<Signal>) -> &'static str {
+    match s {
+        Some(Signal::PerfBar) => "performance bar",
+        Some(Signal::PeekJson) => "peek results",
+        Some(Signal::Sidebar) => "sidebar",
+        Some(Signal::NextBadge) => "Next badge",
+        None => "no signal",
     }
+}
+
+async fn describe(target: &Target, served: Option<&Detection>) -> (&'static str, String) {
+    let host = target.env.host.as_str();
+    let (icon, label) = match target.in_force().await {
+        Ok(InForce::Next) => ("next", msg("labelNext", &[])),
+        Ok(InForce::Current) => ("current", msg("labelCurrent", &[])),
+        Ok(InForce::Auto) => ("auto", msg("labelAuto", &[])),
+        Ok(InForce::Conflict { .. }) => ("conflict", msg("titleConflict", &[])),
+        Err(e) => return ("auto", switch::error_text(&e)),
+    };
+    let mut title = msg("titlePreference", &[host, &label]);
+    if let Some(d) = served.filter(|d| d.stage != Stage::Unknown) {
+        let pod = d.pod.as_deref().unwrap_or("?");
+        title.push_str(&msg(
+            "titleServed",
+            &[d.stage.as_str(), pod, signal_label(d.signal)],
+        ));
+    }
+    (icon, title)
 }
 
 /// `tabs.onActivated`.
@@ -58,10 +85,17 @@ pub async fn on_tab_activated(tab_id: i32) {
     }
 }
 
-/// `tabs.onUpdated` with a URL or load-status change.
+/// `tabs.onUpdated` with a URL or load-status change. A new page starts with no detection
+/// until its content script reports.
 #[wasm_bindgen]
 pub async fn on_tab_updated(tab_id: i32) {
     on_tab_activated(tab_id).await;
+}
+
+/// `tabs.onRemoved`: forget the tab.
+#[wasm_bindgen]
+pub async fn on_tab_removed(tab_id: i32) {
+    let _ = Area::Session.delete(&tab_key(tab_id)).await;
 }
 
 /// `cookies.onChanged` for `gitlab_canary`: every GitLab tab may show another preference now.
@@ -72,6 +106,46 @@ pub async fn on_canary_cookie_changed() {
             refresh_action(tab).await;
         }
     }
+}
+
+/// `runtime.onMessage` from a content script in the top frame of `tab_id`.
+#[wasm_bindgen]
+pub async fn on_content_message(tab_id: i32, message: JsValue) {
+    let Ok(ToBackground::Detected { detection, .. }) = from_js::<ToBackground>(message) else {
+        return;
+    };
+    // The URL comes from the browser's tab, not from the page's message.
+    let Ok(tab) = tabs::get(tab_id).await else {
+        return;
+    };
+    let Some(url) = tab.url.clone() else { return };
+    let (settings, _) = switch::settings().await;
+    let Ok(target) = switch::target_for(tab.clone(), &settings).await else {
+        return;
+    };
+    let state = TabState {
+        url: url.clone(),
+        detection,
+    };
+    if let Err(e) = Area::Session.write(&tab_key(tab_id), &state).await {
+        browser::console_warn(&e.0);
+    }
+    if matches!(target.in_force().await, Ok(InForce::Auto)) {
+        record_share(&target, &state.detection, &url).await;
+    }
+    refresh_action(tab).await;
+}
+
+async fn record_share(target: &Target, d: &Detection, url: &str) {
+    let key = share_key(&target.env.host);
+    let mut share: Share = Area::Local
+        .read(&key)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    share.record(d, &target.env, &path_of(url));
+    let _ = Area::Local.write(&key, &share).await;
 }
 
 /// `commands.onCommand`: `toggle-stage` flips Current and Next on the active tab and reloads it.
@@ -96,10 +170,9 @@ async fn toggle_active_tab() -> Result<(), UserError> {
     let now = target.in_force().await?;
     let next = now
         .preference()
-        .map(|p| p.toggled())
-        .unwrap_or(crate::preference::Preference::Next);
+        .map(Preference::toggled)
+        .unwrap_or(Preference::Next);
     target.apply(next, settings.scope).await?;
     let _ = tabs::reload_and_wait(target.tab.id, 30_000).await;
-    refresh_action(target.tab).await;
     Ok(())
 }

@@ -124,6 +124,20 @@ fn is_host_name(host: &str) -> bool {
         })
 }
 
+/// The path of an http(s) URL (from the first `/` after the authority, query and fragment
+/// included), `/` when it has none or is not an http(s) URL.
+pub fn path_of(url: &str) -> String {
+    if parse_origin(url).is_err() {
+        return "/".into();
+    }
+    let rest = url.trim().split_once(':').map(|(_, r)| r).unwrap_or(url);
+    let rest = rest.trim_start_matches(['/', '\\']);
+    match rest.find(['/', '?', '#']) {
+        Some(i) if rest[i..].starts_with('/') => rest[i..].to_string(),
+        _ => "/".into(),
+    }
+}
+
 /// `host` is `domain` or a subdomain of it (label-wise).
 pub fn domain_matches(host: &str, domain: &str) -> bool {
     let domain = domain.trim_start_matches('.');
@@ -256,6 +270,17 @@ mod tests {
         }
         let long = format!("https://{}.gitlab.com/", "a".repeat(300));
         assert_eq!(env(&long), Err(EnvError::Malformed));
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(
+            path_of("https://gitlab.com/gitlab-org/gitlab?x=1"),
+            "/gitlab-org/gitlab?x=1"
+        );
+        assert_eq!(path_of("https://gitlab.com"), "/");
+        assert_eq!(path_of("https://gitlab.com?q"), "/");
+        assert_eq!(path_of("about:blank"), "/");
     }
 
     #[test]

@@ -147,6 +147,14 @@ impl Share {
     pub fn percent(&self) -> Option<f64> {
         (self.total > 0).then(|| f64::from(self.canary) * 100.0 / f64::from(self.total))
     }
+
+    /// The percentage with one decimal ("12.5"), in integer arithmetic: formatting an `f64`
+    /// would pull Rust's float printing (~14 KiB) into the wasm.
+    pub fn percent_text(&self) -> Option<String> {
+        let tenths = (u64::from(self.canary) * 1000 + u64::from(self.total) / 2)
+            .checked_div(u64::from(self.total))?;
+        Some(format!("{}.{}", tenths / 10, tenths % 10))
+    }
 }
 
 /// URL templates for a request's logs and its stage's dashboard. Placeholders: `{stage}`
@@ -330,6 +338,26 @@ mod tests {
             }
         );
         assert_eq!(s.percent(), Some(25.0));
+        assert_eq!(s.percent_text().as_deref(), Some("25.0"));
+        assert_eq!(
+            Share {
+                canary: 1,
+                total: 3
+            }
+            .percent_text()
+            .as_deref(),
+            Some("33.3")
+        );
+        assert_eq!(
+            Share {
+                canary: 2,
+                total: 3
+            }
+            .percent_text()
+            .as_deref(),
+            Some("66.7")
+        );
+        assert_eq!(Share::default().percent_text(), None);
     }
 
     #[test]

@@ -17,6 +17,8 @@ mod background;
 #[cfg(target_arch = "wasm32")]
 mod browser;
 #[cfg(target_arch = "wasm32")]
+mod content;
+#[cfg(target_arch = "wasm32")]
 mod popup;
 #[cfg(target_arch = "wasm32")]
 mod switch;

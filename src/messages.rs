@@ -5,9 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::stage::Detection;
 
-/// Content script → background.
+/// Content script → background. Externally tagged (`{"detected":{…}}`): internally tagged
+/// enums make serde buffer the whole message first, which costs the wasm ~10 KiB.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub enum ToBackground {
     /// What the page said about the stage that served it.
     #[serde(rename_all = "camelCase")]
@@ -22,9 +23,9 @@ pub enum ToContent {
     WhoAmI,
 }
 
-/// Who `/api/v4/user` says is signed in.
+/// Who `/api/v4/user` says is signed in (externally tagged, like [`ToBackground`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub enum Identity {
     /// 200 with a user.
     SignedIn { id: u64, username: String },
@@ -44,6 +45,25 @@ pub struct WhoAmIReply {
     pub detection: Detection,
 }
 
+/// What the background keeps per tab in `storage.session` (key [`tab_key`]), so the badge and
+/// popup survive a service-worker restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TabState {
+    /// The page the detection is for (from the browser's tab, not from the page).
+    pub url: String,
+    pub detection: Detection,
+}
+
+pub fn tab_key(tab_id: i32) -> String {
+    format!("tab:{tab_id}")
+}
+
+/// `storage.local` key of the canary share observed on Auto for one host.
+pub fn share_key(host: &str) -> String {
+    format!("share:{host}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,9 +72,9 @@ mod tests {
     fn unknown_or_malformed_messages_do_not_deserialise() {
         for junk in [
             r#"{}"#,
-            r#"{"type":"detected"}"#,
-            r#"{"type":"detected","url":"x","detection":{"stage":"pink"}}"#,
-            r#"{"type":"somethingElse"}"#,
+            r#"{"detected":{}}"#,
+            r#"{"detected":{"url":"x","detection":{"stage":"pink"}}}"#,
+            r#"{"somethingElse":{}}"#,
             r#"[1,2]"#,
         ] {
             assert!(

@@ -10,11 +10,14 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{Document, Element, HtmlButtonElement, HtmlInputElement};
 
-use crate::browser::{self, local_set, msg, request_host_access, tabs};
-use crate::environment::Kind;
+use crate::browser::{self, msg, request_host_access, tabs, Area};
+use crate::environment::{path_of, Kind};
 use crate::errors::UserError;
+use crate::explain::{explain, fill, LinkTemplates, Share};
+use crate::messages::{share_key, tab_key, TabState};
 use crate::preference::{InForce, Preference, Scope};
 use crate::settings::SETTINGS_KEY;
+use crate::stage::{Signal, Stage};
 use crate::switch::{self, change_text, error_text, Target};
 
 const RELOAD_TIMEOUT_MS: i32 = 30_000;
@@ -118,6 +121,99 @@ impl Popup {
         }
     }
 
+    fn show(&self, testid: &str, visible: bool) {
+        if let Some(e) = self.el(testid) {
+            let _ = if visible {
+                e.remove_attribute("hidden")
+            } else {
+                e.set_attribute("hidden", "")
+            };
+        }
+    }
+
+    fn link(&self, testid: &str, href: Option<String>) {
+        if let (Some(e), Some(h)) = (self.el(testid), href.as_ref()) {
+            let _ = e.set_attribute("href", h);
+        }
+        self.show(testid, href.is_some());
+    }
+
+    /// Shows which stage served the tab's page, why it differs from the choice, the share
+    /// observed on Auto, and links for the request.
+    async fn render_served(&self) {
+        let Some(target) = &self.target else { return };
+        let state: Option<TabState> = Area::Session
+            .read(&tab_key(target.tab.id))
+            .await
+            .ok()
+            .flatten()
+            .filter(|s: &TabState| target.tab.url.as_deref() == Some(s.url.as_str()));
+        let in_force = target.in_force().await.unwrap_or(InForce::Auto);
+        let Some(state) = state else {
+            self.set_text("served-stage", Stage::Unknown.as_str());
+            self.set_text("served-host", "");
+            self.set_text("served-signal", &msg("popupNoSignal", &[]));
+            self.render_share(&in_force).await;
+            return;
+        };
+        let d = &state.detection;
+        self.set_text("served-stage", d.stage.as_str());
+        self.set_text("served-host", d.pod.as_deref().unwrap_or_default());
+        let signal = match d.signal {
+            Some(Signal::PerfBar) => Some("signalPerfBar"),
+            Some(Signal::PeekJson) => Some("signalPeekJson"),
+            Some(Signal::Sidebar) => Some("signalSidebar"),
+            Some(Signal::NextBadge) => Some("signalNextBadge"),
+            None => None,
+        };
+        let meta = match signal {
+            Some(key) => msg("popupSignal", &[&msg(key, &[]), &age(d.at_ms)]),
+            None => msg("popupNoSignal", &[]),
+        };
+        self.set_text("served-signal", &meta);
+        if let Some(list) = self.el("explanations") {
+            list.set_text_content(None);
+            for e in explain(&in_force, d, &target.env, &path_of(&state.url)) {
+                let (key, subs) = e.message();
+                let subs: Vec<&str> = subs.iter().map(String::as_str).collect();
+                if let Ok(li) = self.doc.create_element("li") {
+                    li.set_text_content(Some(&msg(key, &subs)));
+                    let _ = list.append_child(&li);
+                }
+            }
+        }
+        let templates = LinkTemplates::defaults(target.env.kind);
+        let (logs, dashboard) = match &templates {
+            Some(t) => (
+                fill(&t.logs, d.stage, d.request_id.as_deref(), &target.env),
+                fill(&t.dashboard, d.stage, d.request_id.as_deref(), &target.env),
+            ),
+            None => (None, None),
+        };
+        self.link("logs-link", logs);
+        self.link("dashboard-link", dashboard);
+        self.render_share(&in_force).await;
+    }
+
+    async fn render_share(&self, in_force: &InForce) {
+        let Some(target) = &self.target else { return };
+        let share: Share = Area::Local
+            .read(&share_key(&target.env.host))
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let text = match (in_force, share.percent_text()) {
+            (InForce::Auto, Some(p)) => msg(
+                "popupShare",
+                &[&share.canary.to_string(), &share.total.to_string(), &p],
+            ),
+            _ => String::new(),
+        };
+        self.set_text("share", &text);
+        self.show("share-reset", !text.is_empty());
+    }
+
     async fn choose(self: Rc<Self>, pref: Preference) {
         let Some(target) = &self.target else { return };
         self.body_attr("data-switch", "pending");
@@ -155,6 +251,16 @@ impl Popup {
             }
         }
         self.enable_controls(true);
+    }
+}
+
+/// "12 s" / "3 min" / "2 h" since `at_ms`.
+fn age(at_ms: f64) -> String {
+    let secs = ((js_sys::Date::now() - at_ms) / 1000.0).max(0.0) as u64;
+    match secs {
+        0..=59 => format!("{secs} s"),
+        60..=3599 => format!("{} min", secs / 60),
+        _ => format!("{} h", secs / 3600),
     }
 }
 
@@ -236,7 +342,7 @@ pub async fn popup_main() {
                 Scope::AllEnvironments
             };
             spawn_local(async move {
-                if let Err(e) = local_set(SETTINGS_KEY, &s).await {
+                if let Err(e) = Area::Local.write(SETTINGS_KEY, &s).await {
                     browser::console_warn(&e.0);
                 }
             });
@@ -269,6 +375,26 @@ pub async fn popup_main() {
             });
         });
     }
+    if let Some(el) = popup.el("share-reset") {
+        let p = popup.clone();
+        on_click(&el, move || {
+            let p = p.clone();
+            spawn_local(async move {
+                let Some(t) = &p.target else { return };
+                let _ = Area::Local.delete(&share_key(&t.env.host)).await;
+                p.render_share(&InForce::Auto).await;
+            });
+        });
+    }
+    // The content script reports after a reload: show it when it lands.
+    {
+        let p = popup.clone();
+        browser::on_storage_changed(move || {
+            let p = p.clone();
+            spawn_local(async move { p.render_served().await });
+        });
+    }
     popup.render_in_force().await;
+    popup.render_served().await;
     popup.body_attr("data-ready", "");
 }

@@ -4,7 +4,7 @@
 
 use crate::browser::cookies::{store_for_tab, Jar};
 use crate::browser::tabs::{self, Tab};
-use crate::browser::{self, has_host_access, local_get, now_secs, BrowserError};
+use crate::browser::{self, has_host_access, now_secs, Area, BrowserError};
 use crate::environment::{environment_for_url, Environment};
 use crate::errors::UserError;
 use crate::preference::{in_force, plan, realised, Change, InForce, Preference, Scope};
@@ -23,7 +23,7 @@ pub struct Target {
 
 /// Settings from storage; the defaults (and the reason) when they cannot be read.
 pub async fn settings() -> (Settings, Option<UserError>) {
-    match local_get::<Settings>(SETTINGS_KEY).await {
+    match Area::Local.read::<Settings>(SETTINGS_KEY).await {
         Ok(s) => (s.unwrap_or_default().migrated(), None),
         Err(BrowserError(detail)) => (Settings::default(), Some(UserError::Storage { detail })),
     }

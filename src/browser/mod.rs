@@ -23,6 +23,23 @@ extern "C" {
     #[wasm_bindgen(catch, js_namespace = ["ext", "storage", "local"], js_name = set)]
     fn storage_local_set(items: &JsValue) -> Result<Promise, JsValue>;
 
+    #[wasm_bindgen(catch, js_namespace = ["ext", "storage", "local"], js_name = remove)]
+    fn storage_local_remove(keys: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = ["ext", "storage", "session"], js_name = get)]
+    fn storage_session_get(keys: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = ["ext", "storage", "session"], js_name = set)]
+    fn storage_session_set(items: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = ["ext", "storage", "session"], js_name = remove)]
+    fn storage_session_remove(keys: &JsValue) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(js_namespace = ["ext", "storage", "onChanged"], js_name = addListener)]
+    fn storage_on_changed_add(f: &js_sys::Function);
+
+    #[wasm_bindgen(catch, js_namespace = ["ext", "action"], js_name = setBadgeText)]
+    fn action_set_badge_text(details: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = ["ext", "action"], js_name = setBadgeBackgroundColor)]
+    fn action_set_badge_background_color(details: &JsValue) -> Result<Promise, JsValue>;
+
     #[wasm_bindgen(catch, js_namespace = ["ext", "action"], js_name = setIcon)]
     fn action_set_icon(details: &JsValue) -> Result<Promise, JsValue>;
     #[wasm_bindgen(catch, js_namespace = ["ext", "action"], js_name = setTitle)]
@@ -35,6 +52,8 @@ extern "C" {
 
     #[wasm_bindgen(js_namespace = console, js_name = warn)]
     pub fn console_warn(s: &str);
+    #[wasm_bindgen(js_namespace = console, js_name = debug)]
+    pub fn console_debug(s: &str);
 
 }
 
@@ -88,21 +107,57 @@ pub fn msg(key: &str, subs: &[&str]) -> String {
     }
 }
 
-/// Reads one key of `storage.local`.
-pub async fn local_get<T: DeserializeOwned>(key: &str) -> Result<Option<T>, BrowserError> {
-    let all = call(storage_local_get(&JsValue::from_str(key))).await?;
-    let v = Reflect::get(&all, &JsValue::from_str(key)).map_err(BrowserError::from_js)?;
-    if v.is_undefined() || v.is_null() {
-        return Ok(None);
-    }
-    from_js(v).map(Some)
+/// A storage area: `local` (kept) or `session` (kept while the browser runs, across restarts
+/// of the service worker).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Area {
+    Local,
+    Session,
 }
 
-/// Writes one key of `storage.local`.
-pub async fn local_set<T: Serialize>(key: &str, value: &T) -> Result<(), BrowserError> {
-    let obj = js_sys::Object::new();
-    Reflect::set(&obj, &JsValue::from_str(key), &to_js(value)?).map_err(BrowserError::from_js)?;
-    call(storage_local_set(&obj)).await.map(|_| ())
+impl Area {
+    fn get(self, keys: &JsValue) -> Result<Promise, JsValue> {
+        match self {
+            Area::Local => storage_local_get(keys),
+            Area::Session => storage_session_get(keys),
+        }
+    }
+    fn set(self, items: &JsValue) -> Result<Promise, JsValue> {
+        match self {
+            Area::Local => storage_local_set(items),
+            Area::Session => storage_session_set(items),
+        }
+    }
+    fn remove(self, keys: &JsValue) -> Result<Promise, JsValue> {
+        match self {
+            Area::Local => storage_local_remove(keys),
+            Area::Session => storage_session_remove(keys),
+        }
+    }
+
+    /// Reads one key; `None` when absent.
+    pub async fn read<T: DeserializeOwned>(self, key: &str) -> Result<Option<T>, BrowserError> {
+        // The async part is not generic: one copy in the wasm, not one per type.
+        self.read_raw(key).await?.map(from_js).transpose()
+    }
+
+    async fn read_raw(self, key: &str) -> Result<Option<JsValue>, BrowserError> {
+        let all = call(self.get(&JsValue::from_str(key))).await?;
+        let v = Reflect::get(&all, &JsValue::from_str(key)).map_err(BrowserError::from_js)?;
+        Ok((!v.is_undefined() && !v.is_null()).then_some(v))
+    }
+
+    /// Writes one key.
+    pub async fn write<T: Serialize>(self, key: &str, value: &T) -> Result<(), BrowserError> {
+        let obj = js_sys::Object::new();
+        Reflect::set(&obj, &JsValue::from_str(key), &to_js(value)?)
+            .map_err(BrowserError::from_js)?;
+        call(self.set(&obj)).await.map(|_| ())
+    }
+
+    pub async fn delete(self, key: &str) -> Result<(), BrowserError> {
+        call(self.remove(&JsValue::from_str(key))).await.map(|_| ())
+    }
 }
 
 #[derive(Serialize)]
@@ -141,6 +196,33 @@ pub async fn set_icon(tab_id: i32, name: &str) -> Result<(), BrowserError> {
     call(action_set_icon(&to_js(&details)?)).await.map(|_| ())
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BadgeText<'a> {
+    tab_id: i32,
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BadgeColor<'a> {
+    tab_id: i32,
+    color: &'a str,
+}
+
+/// Sets the badge of one tab: text (empty clears it) and background colour.
+pub async fn set_badge(tab_id: i32, text: &str, color: &str) -> Result<(), BrowserError> {
+    call(action_set_badge_text(&to_js(&BadgeText { tab_id, text })?)).await?;
+    if !text.is_empty() {
+        call(action_set_badge_background_color(&to_js(&BadgeColor {
+            tab_id,
+            color,
+        })?))
+        .await?;
+    }
+    Ok(())
+}
+
 pub async fn set_title(tab_id: i32, title: &str) -> Result<(), BrowserError> {
     call(action_set_title(&to_js(&TitleDetails { tab_id, title })?))
         .await
@@ -166,6 +248,13 @@ pub async fn request_host_access(origin: &str) -> Result<bool, BrowserError> {
         origins: vec![format!("{origin}/*")],
     })?;
     Ok(call(permissions_request(&details)).await?.as_bool() == Some(true))
+}
+
+/// Calls `f` on every change of extension storage, for the life of the page.
+pub fn on_storage_changed(f: impl Fn() + 'static) {
+    let cb = Closure::<dyn Fn()>::new(f);
+    storage_on_changed_add(cb.as_ref().unchecked_ref());
+    cb.forget();
 }
 
 /// Current time in seconds since the epoch.
