@@ -9,6 +9,7 @@ pub mod errors;
 pub mod explain;
 pub mod messages;
 pub mod preference;
+pub mod session;
 pub mod settings;
 pub mod stage;
 
