@@ -9,9 +9,11 @@ pub mod errors;
 pub mod explain;
 pub mod messages;
 pub mod preference;
+pub mod report;
 pub mod session;
 pub mod settings;
 pub mod stage;
+pub mod watch;
 
 #[cfg(target_arch = "wasm32")]
 mod background;
