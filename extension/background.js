@@ -19,10 +19,21 @@ ext.tabs.onUpdated.addListener(
   when((tabId, change) => (change.url || change.status === 'complete') && core.on_tab_updated(tabId)),
 );
 ext.tabs.onRemoved.addListener(when((tabId) => core.on_tab_removed(tabId)));
-ext.runtime.onMessage.addListener((message, sender) => {
-  // Only content scripts of top frames report; Rust validates the message itself.
+ext.runtime.onMessage.addListener((message, sender, sendResponse) => {
+  if (sender.id !== ext.runtime.id || !message || typeof message !== 'object') return false;
+  // Commands come only from the extension's own pages (the popup), never from content scripts.
+  if ('command' in message) {
+    if (!sender.url || !sender.url.startsWith(ext.runtime.getURL(''))) return false;
+    ready
+      .then(() => core.on_command_message(message.command))
+      .then(sendResponse, (e) => sendResponse({ error: String(e) }));
+    return true;
+  }
+  // Content scripts of top frames report what they saw; Rust validates the message itself.
   if (sender.tab && sender.frameId === 0) when(core.on_content_message)(sender.tab.id, message);
+  return false;
 });
+ext.alarms.onAlarm.addListener(when((alarm) => core.on_alarm(alarm.name)));
 ext.cookies.onChanged.addListener(
   when((info) => info.cookie.name === 'gitlab_canary' && core.on_canary_cookie_changed()),
 );

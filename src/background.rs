@@ -11,15 +11,19 @@ use crate::browser::{self, from_js, msg, set_badge, set_icon, set_title, tabs, A
 use crate::environment::path_of;
 use crate::errors::UserError;
 use crate::explain::Share;
-use crate::messages::{share_key, tab_key, TabState, ToBackground};
+use crate::messages::{share_key, tab_key, TabState, ToBackground, CHECK_KEY, WATCH_KEY};
 use crate::preference::{InForce, Preference};
+use crate::session::Check;
 use crate::stage::{Detection, Signal, Stage};
 use crate::switch::{self, Target};
+use crate::watch::Watch;
 
-const GITLAB_TABS: &[&str] = &["https://*.gitlab.com/*"];
+const GITLAB_TABS: &[&str] = &["*://*.gitlab.com/*"];
 /// Badge colours: GitLab's green for Next, its indigo for Current.
 const NEXT_GREEN: &str = "#108548";
 const CURRENT_INDIGO: &str = "#5448c4";
+const CHECK_BLUE: &str = "#1f75cb";
+const LOST_RED: &str = "#c91c00";
 
 /// The stored detection for a tab, if it is for the page the tab shows now.
 async fn tab_state(tab: &tabs::Tab) -> Option<TabState> {
@@ -28,7 +32,7 @@ async fn tab_state(tab: &tabs::Tab) -> Option<TabState> {
 }
 
 /// Toolbar icon, title and badge for one tab, all derived from the cookies and stored state.
-async fn refresh_action(tab: tabs::Tab) {
+pub async fn refresh_action(tab: tabs::Tab) {
     let id = tab.id;
     let (settings, _) = switch::settings().await;
     let state = tab_state(&tab).await;
@@ -36,9 +40,27 @@ async fn refresh_action(tab: tabs::Tab) {
         Ok(target) => describe(&target, state.as_ref().map(|s| &s.detection)).await,
         Err(_) => ("auto", msg("titleNotGitLab", &[])),
     };
-    let (badge, color) = match state.as_ref().map(|s| s.detection.stage) {
-        Some(Stage::Canary) => ("NEXT", NEXT_GREEN),
-        Some(Stage::Main) => ("CUR", CURRENT_INDIGO),
+    let lost = Area::Local
+        .read::<Watch>(WATCH_KEY)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|w| w.first_loss().is_some());
+    let checking = Area::Local
+        .read::<Check>(CHECK_KEY)
+        .await
+        .ok()
+        .flatten()
+        .filter(|c| c.running() && c.tab_id == id);
+    let progress;
+    let (badge, color) = match (checking, lost, state.as_ref().map(|s| s.detection.stage)) {
+        (Some(c), _, _) => {
+            progress = format!("{}/5", (c.steps.len() + 1).min(5));
+            (progress.as_str(), CHECK_BLUE)
+        }
+        (None, true, _) => ("LOST", LOST_RED),
+        (None, false, Some(Stage::Canary)) => ("NEXT", NEXT_GREEN),
+        (None, false, Some(Stage::Main)) => ("CUR", CURRENT_INDIGO),
         _ => ("", CURRENT_INDIGO),
     };
     // A tab closed meanwhile makes these fail; there is nothing to show then.
@@ -101,6 +123,11 @@ pub async fn on_tab_removed(tab_id: i32) {
 /// `cookies.onChanged` for `gitlab_canary`: every GitLab tab may show another preference now.
 #[wasm_bindgen]
 pub async fn on_canary_cookie_changed() {
+    refresh_all().await;
+}
+
+/// Refreshes the toolbar button of every GitLab tab.
+pub async fn refresh_all() {
     if let Ok(all) = tabs::matching(GITLAB_TABS).await {
         for tab in all {
             refresh_action(tab).await;
@@ -134,6 +161,8 @@ pub async fn on_content_message(tab_id: i32, message: JsValue) {
         record_share(&target, &state.detection, &url).await;
     }
     refresh_action(tab).await;
+    // A page load may be what a check stopped with its worker was waiting for.
+    crate::checker::resume().await;
 }
 
 async fn record_share(target: &Target, d: &Detection, url: &str) {

@@ -20,6 +20,8 @@ mod background;
 #[cfg(target_arch = "wasm32")]
 mod browser;
 #[cfg(target_arch = "wasm32")]
+mod checker;
+#[cfg(target_arch = "wasm32")]
 mod content;
 #[cfg(target_arch = "wasm32")]
 mod popup;

@@ -15,6 +15,41 @@ pub enum ToBackground {
     Detected { detection: Detection, url: String },
 }
 
+/// Extension page (popup) → background, sent as `{"command": <Command>}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Command {
+    #[serde(rename_all = "camelCase")]
+    StartCheck {
+        tab_id: i32,
+        guided: bool,
+    },
+    CancelCheck,
+    /// Nudge: drive a check that a stopped service worker left half-done.
+    ResumeCheck,
+    #[serde(rename_all = "camelCase")]
+    StartWatch {
+        hosts: Vec<String>,
+        interval_secs: u32,
+        limit_minutes: u32,
+    },
+    StopWatch,
+}
+
+/// The background's answer to a [`Command`]: an error sentence, or none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandReply {
+    pub error: Option<String>,
+}
+
+/// `storage.local` keys of the check in progress (or last finished), the history and the watch.
+pub const CHECK_KEY: &str = "check";
+pub const HISTORY_KEY: &str = "checks";
+pub const WATCH_KEY: &str = "watch";
+/// `storage.local` key holding the id of a check the user asked to cancel.
+pub const CANCEL_KEY: &str = "checkCancel";
+
 /// Background → content script.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
@@ -86,6 +121,24 @@ mod tests {
             serde_json::from_str::<ToContent>(r#"{"type":"whoAmI"}"#).unwrap(),
             ToContent::WhoAmI
         );
+    }
+
+    #[test]
+    fn commands_parse() {
+        let c: Command =
+            serde_json::from_str(r#"{"startCheck":{"tabId":3,"guided":true}}"#).unwrap();
+        assert_eq!(
+            c,
+            Command::StartCheck {
+                tab_id: 3,
+                guided: true
+            }
+        );
+        assert_eq!(
+            serde_json::from_str::<Command>(r#""cancelCheck""#).unwrap(),
+            Command::CancelCheck
+        );
+        assert!(serde_json::from_str::<Command>(r#"{"startCheck":{"tabId":"x"}}"#).is_err());
     }
 
     #[test]

@@ -10,17 +10,39 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{Document, Element, HtmlButtonElement, HtmlInputElement};
 
-use crate::browser::{self, msg, request_host_access, tabs, Area};
+use crate::browser::{self, msg, request_host_access, tabs, Area, BrowserError};
 use crate::environment::{path_of, Kind};
 use crate::errors::UserError;
 use crate::explain::{explain, fill, LinkTemplates, Share};
-use crate::messages::{share_key, tab_key, TabState};
+use crate::messages::{
+    share_key, tab_key, Command, CommandReply, TabState, CHECK_KEY, HISTORY_KEY, WATCH_KEY,
+};
 use crate::preference::{InForce, Preference, Scope};
+use crate::report;
+use crate::session::{Check, StepKind};
 use crate::settings::SETTINGS_KEY;
 use crate::stage::{Signal, Stage};
 use crate::switch::{self, change_text, error_text, Target};
+use crate::watch::Watch;
 
 const RELOAD_TIMEOUT_MS: i32 = 30_000;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(catch, js_namespace = ["navigator", "clipboard"], js_name = writeText)]
+    fn clipboard_write(text: &str) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// Sends `{"command": cmd}` to the background; the error sentence it answers, if any.
+async fn command(cmd: &Command) -> Option<String> {
+    let wrapper = js_sys::Object::new();
+    let value = browser::to_js(cmd).ok()?;
+    js_sys::Reflect::set(&wrapper, &"command".into(), &value).ok()?;
+    match browser::send_to_background(&wrapper).await {
+        Ok(reply) => browser::from_js::<CommandReply>(reply).ok()?.error,
+        Err(e) => Some(e.0),
+    }
+}
 
 struct Popup {
     doc: Document,
@@ -214,6 +236,155 @@ impl Popup {
         self.show("share-reset", !text.is_empty());
     }
 
+    /// The session check in progress or last finished: status, prompt, report.
+    async fn render_check(&self) {
+        let check: Option<Check> = Area::Local.read(CHECK_KEY).await.ok().flatten();
+        let running = check.as_ref().is_some_and(Check::running);
+        if let Some(b) = self
+            .el("session-check-start")
+            .and_then(|e| e.dyn_into::<HtmlButtonElement>().ok())
+        {
+            b.set_disabled(running || self.target.is_none());
+        }
+        self.show("session-check-cancel", running);
+        let Some(check) = check else { return };
+        self.set_text("session-check-status", &crate::checker::status_line(&check));
+        let prompt = match check.current_step() {
+            Some(StepKind::SignOut) => Some(msg("checkPromptSignOut", &[])),
+            Some(StepKind::SignIn) => {
+                let user = check
+                    .user()
+                    .map(|(_, u)| format!("@{u}"))
+                    .unwrap_or_default();
+                Some(msg("checkPromptSignIn", &[&user]))
+            }
+            _ => None,
+        };
+        self.set_text(
+            "session-check-prompt",
+            prompt.as_deref().unwrap_or_default(),
+        );
+        self.show("session-check-prompt", prompt.is_some());
+        let finished = !running;
+        if finished {
+            self.set_text("session-check-report", &crate::checker::markdown(&check));
+        }
+        self.show("session-check-report", finished);
+        self.show("session-check-copy", finished);
+        let history: Vec<Check> = Area::Local
+            .read(HISTORY_KEY)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if let Ok(json) = browser::to_js(&history).and_then(|v| {
+            js_sys::JSON::stringify_with_replacer_and_space(&v, &JsValue::NULL, &JsValue::from(2))
+                .map_err(BrowserError::from_js)
+        }) {
+            let json: String = json.into();
+            let href = format!(
+                "data:application/json;charset=utf-8,{}",
+                String::from(js_sys::encode_uri_component(&json))
+            );
+            self.link(
+                "session-check-export",
+                (!history.is_empty()).then_some(href),
+            );
+        }
+    }
+
+    /// The watch: environments to choose, status, timeline.
+    async fn render_watch(&self) {
+        let watch: Option<Watch> = Area::Local.read(WATCH_KEY).await.ok().flatten();
+        let active = watch.as_ref().is_some_and(Watch::active);
+        self.show("watch-start", !active);
+        self.show("watch-stop", active);
+        let Some(w) = watch else { return };
+        let status = match (w.first_loss(), active) {
+            (Some(s), _) => msg("watchLost", &[&s.host, &report::utc(s.at_ms)]),
+            (None, true) => msg(
+                "watchActive",
+                &[
+                    &w.hosts.join(", "),
+                    &w.samples.len().to_string(),
+                    &report::utc(w.until_ms),
+                ],
+            ),
+            (None, false) => msg("watchStopped", &[&w.samples.len().to_string()]),
+        };
+        self.set_text("watch-status", &status);
+        self.set_text("watch-report", &report::watch_markdown(&w));
+        self.show("watch-report", !w.samples.is_empty());
+        self.show("watch-copy", !w.samples.is_empty());
+    }
+
+    fn watch_hosts(&self) {
+        let Some(container) = self.el("watch-hosts") else {
+            return;
+        };
+        let mut hosts: Vec<String> = Vec::new();
+        if let Some(t) = &self.target {
+            hosts.push(t.env.host.clone());
+        }
+        for h in ["staging.gitlab.com", "gitlab.com"] {
+            if !hosts.iter().any(|x| x == h) {
+                hosts.push(h.to_string());
+            }
+        }
+        for (i, host) in hosts.iter().enumerate() {
+            let (Ok(label), Ok(input)) = (
+                self.doc.create_element("label"),
+                self.doc.create_element("input"),
+            ) else {
+                continue;
+            };
+            let _ = label.set_attribute("class", "opt");
+            let _ = input.set_attribute("type", "checkbox");
+            let _ = input.set_attribute("value", host);
+            let _ = input.set_attribute("data-testid", &format!("watch-host-{host}"));
+            if i == 0 {
+                let _ = input.set_attribute("checked", "");
+            }
+            let _ = label.append_child(&input);
+            let _ = label.append_with_str_1(host);
+            let _ = container.append_child(&label);
+        }
+    }
+
+    fn number(&self, testid: &str, default: u32) -> u32 {
+        self.el(testid)
+            .and_then(|e| e.dyn_into::<HtmlInputElement>().ok())
+            .and_then(|i| i.value().trim().parse::<u32>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(default)
+    }
+
+    fn chosen_watch_hosts(&self) -> Vec<String> {
+        let Some(container) = self.el("watch-hosts") else {
+            return vec![];
+        };
+        let Ok(nodes) = container.query_selector_all("input[type=checkbox]") else {
+            return vec![];
+        };
+        (0..nodes.length())
+            .filter_map(|i| nodes.item(i)?.dyn_into::<HtmlInputElement>().ok())
+            .filter(|i| i.checked())
+            .map(|i| i.value())
+            .collect()
+    }
+
+    async fn run(&self, cmd: Command) {
+        self.show_error(None);
+        if let Some(e) = command(&cmd).await {
+            if let Some(el) = self.el("error") {
+                el.set_text_content(Some(&e));
+                let _ = el.remove_attribute("hidden");
+            }
+        }
+        self.render_check().await;
+        self.render_watch().await;
+    }
+
     async fn choose(self: Rc<Self>, pref: Preference) {
         let Some(target) = &self.target else { return };
         self.body_attr("data-switch", "pending");
@@ -386,15 +557,81 @@ pub async fn popup_main() {
             });
         });
     }
-    // The content script reports after a reload: show it when it lands.
+    popup.watch_hosts();
+    type MakeCommand = fn(&Popup) -> Command;
+    let clicks: [(&str, MakeCommand); 4] = [
+        ("session-check-start", |p| Command::StartCheck {
+            tab_id: p.target.as_ref().map_or(-1, |t| t.tab.id),
+            guided: p
+                .el("session-check-guided")
+                .and_then(|e| e.dyn_into::<HtmlInputElement>().ok())
+                .is_some_and(|i| i.checked()),
+        }),
+        ("session-check-cancel", |_| Command::CancelCheck),
+        ("watch-start", |p| Command::StartWatch {
+            hosts: p.chosen_watch_hosts(),
+            interval_secs: p.number("watch-interval-secs", crate::watch::DEFAULT_INTERVAL_SECS),
+            limit_minutes: p.number("watch-limit-minutes", crate::watch::DEFAULT_LIMIT_MINUTES),
+        }),
+        ("watch-stop", |_| Command::StopWatch),
+    ];
+    for (id, make) in clicks {
+        if let Some(el) = popup.el(id) {
+            let p = popup.clone();
+            on_click(&el, move || {
+                let p = p.clone();
+                let cmd = make(&p);
+                spawn_local(async move { p.run(cmd).await });
+            });
+        }
+    }
+    for (button, source) in [
+        ("session-check-copy", "session-check-report"),
+        ("watch-copy", "watch-report"),
+    ] {
+        if let Some(el) = popup.el(button) {
+            let p = popup.clone();
+            on_click(&el, move || {
+                let text = p
+                    .el(source)
+                    .and_then(|e| e.text_content())
+                    .unwrap_or_default();
+                // Called within the click: the clipboard needs the user's gesture.
+                let written = clipboard_write(&text);
+                let p = p.clone();
+                spawn_local(async move {
+                    if browser::call(written).await.is_ok() {
+                        p.set_text("switch-message", &msg("checkCopied", &[]));
+                    }
+                });
+            });
+        }
+    }
+    // Storage changes: the content script reported, or a check or watch moved on.
     {
         let p = popup.clone();
         browser::on_storage_changed(move || {
             let p = p.clone();
-            spawn_local(async move { p.render_served().await });
+            spawn_local(async move {
+                p.render_served().await;
+                p.render_check().await;
+                p.render_watch().await;
+            });
         });
     }
     popup.render_in_force().await;
     popup.render_served().await;
+    popup.render_check().await;
+    popup.render_watch().await;
+    // A check left half-done by a stopped worker goes on now.
+    if Area::Local
+        .read::<Check>(CHECK_KEY)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|c| c.running())
+    {
+        let _ = command(&Command::ResumeCheck).await;
+    }
     popup.body_attr("data-ready", "");
 }

@@ -99,6 +99,59 @@ impl FoundCookie {
     }
 }
 
+/// A cookie with every attribute needed to write it back exactly as it was (the session
+/// check restores the user's `gitlab_canary` cookies with these).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredCookie {
+    pub domain: String,
+    pub host_only: bool,
+    pub path: String,
+    pub value: String,
+    #[serde(default)]
+    pub secure: bool,
+    #[serde(default)]
+    pub http_only: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_site: Option<String>,
+    /// Absent for a session cookie.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_date: Option<f64>,
+}
+
+impl StoredCookie {
+    pub fn found(&self) -> FoundCookie {
+        FoundCookie {
+            domain: self.domain.clone(),
+            host_only: self.host_only,
+            path: self.path.clone(),
+            value: self.value.clone(),
+        }
+    }
+
+    /// The URL that designates this cookie for the cookies API.
+    pub fn url(&self) -> String {
+        format!(
+            "https://{}{}",
+            self.domain.trim_start_matches('.'),
+            self.path
+        )
+    }
+}
+
+/// Whether two cookie lists hold the same cookies (name, variant, path, value), in any order.
+pub fn same_cookies(a: &[FoundCookie], b: &[FoundCookie]) -> bool {
+    a.len() == b.len() && a.iter().all(|c| b.contains(c)) && b.iter().all(|c| a.contains(c))
+}
+
+/// The cookies under `cookie_domain` (those a switch may touch), which the check restores.
+pub fn under_domain<'a>(cookies: &'a [StoredCookie], cookie_domain: &str) -> Vec<&'a StoredCookie> {
+    cookies
+        .iter()
+        .filter(|c| domain_matches(c.domain.trim_start_matches('.'), cookie_domain))
+        .collect()
+}
+
 /// One operation on the cookie store.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "op", rename_all = "camelCase")]
@@ -666,6 +719,29 @@ mod tests {
                 "{key}"
             );
         }
+    }
+
+    #[test]
+    fn stored_cookies_keep_every_attribute() {
+        let json = r#"{"name":"gitlab_canary","value":"false","domain":"staging.gitlab.com","hostOnly":true,
+            "path":"/","secure":false,"httpOnly":false,"sameSite":"unspecified","session":false,
+            "expirationDate":1830000000.5,"storeId":"0"}"#;
+        let c: StoredCookie = serde_json::from_str(json).unwrap();
+        assert_eq!(c.url(), "https://staging.gitlab.com/");
+        assert_eq!(c.expiration_date, Some(1_830_000_000.5));
+        assert_eq!(c.found(), host_only("staging.gitlab.com", "false"));
+        let other = StoredCookie {
+            domain: ".evil.example".into(),
+            ..c.clone()
+        };
+        let all = [c.clone(), other];
+        assert_eq!(under_domain(&all, "gitlab.com"), vec![&c]);
+        assert!(same_cookies(
+            &[domain("true"), c.found()],
+            &[c.found(), domain("true")]
+        ));
+        assert!(!same_cookies(&[domain("true")], &[domain("false")]));
+        assert!(!same_cookies(&[domain("true")], &[]));
     }
 
     #[test]

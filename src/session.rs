@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::messages::Identity;
-use crate::preference::{FoundCookie, Preference};
+use crate::preference::{Preference, StoredCookie};
 use crate::stage::{Detection, Stage};
 
 /// How many checks the history keeps.
@@ -129,7 +129,7 @@ pub enum Action {
     /// Ask the page who is signed in, and read the stage signals and `_gitlab_session`.
     Probe,
     /// Put the `gitlab_canary` cookies back exactly as they were found.
-    RestoreCookies(Vec<FoundCookie>),
+    RestoreCookies(Vec<StoredCookie>),
     /// Tell the user to sign out (or in) and probe until they have, or the deadline passes.
     AwaitUser { sign_in: bool, deadline_ms: f64 },
     /// Nothing left.
@@ -146,8 +146,8 @@ pub enum Event {
         finished: bool,
     },
     Probed(Observation),
-    /// The probe got no answer at all (no content script, tab closed…).
-    ProbeFailed {
+    /// The action could not be done (no content script, tab closed, cookie refused…).
+    Failed {
         reason: String,
     },
     /// `exact`: the cookies read back equal the ones found.
@@ -180,7 +180,7 @@ pub struct Check {
     pub started_ms: f64,
     pub finished_ms: Option<f64>,
     /// The `gitlab_canary` cookies as found, restored at the end.
-    pub original_cookies: Vec<FoundCookie>,
+    pub original_cookies: Vec<StoredCookie>,
     /// Whether the guided sign-out/sign-in steps run after the automatic ones.
     pub guided: bool,
     /// How long the user has for each guided step.
@@ -218,7 +218,7 @@ impl Check {
         env_label: String,
         extension_version: String,
         started_ms: f64,
-        original_cookies: Vec<FoundCookie>,
+        original_cookies: Vec<StoredCookie>,
         guided: bool,
         guided_limit_ms: f64,
     ) -> Check {
@@ -547,13 +547,8 @@ impl Check {
                     _ => self.abort_to_restore(now_ms),
                 }
             }
-            (step, Event::ProbeFailed { reason }) => {
-                self.finish_step(
-                    step,
-                    None,
-                    Verdict::Inconclusive,
-                    Some(format!("the page could not be asked: {reason}")),
-                );
+            (step, Event::Failed { reason }) => {
+                self.finish_step(step, None, Verdict::Inconclusive, Some(reason));
                 self.abort_to_restore(now_ms);
             }
             (StepKind::Restore, Event::Restored { exact }) => {
@@ -576,19 +571,16 @@ impl Check {
                     self.conclude(now_ms);
                 }
             }
-            (StepKind::SignOut, Event::Probed(o)) => {
-                if o.identity == Identity::SignedOut {
-                    self.finish_step(StepKind::SignOut, Some(o), Verdict::Pass, None);
-                    self.advance(now_ms);
-                }
-                // Still signed in: keep waiting (the background probes again on each page).
+            (StepKind::SignOut, Event::Probed(o)) if o.identity == Identity::SignedOut => {
+                self.finish_step(StepKind::SignOut, Some(o), Verdict::Pass, None);
+                self.advance(now_ms);
             }
-            (StepKind::SignIn, Event::Probed(o)) => {
-                if let Identity::SignedIn { .. } = o.identity {
-                    let (verdict, note) = self.judge(StepKind::SignIn, &o);
-                    self.finish_step(StepKind::SignIn, Some(o), verdict, note);
-                    self.advance(now_ms);
-                }
+            (StepKind::SignIn, Event::Probed(o))
+                if matches!(o.identity, Identity::SignedIn { .. }) =>
+            {
+                let (verdict, note) = self.judge(StepKind::SignIn, &o);
+                self.finish_step(StepKind::SignIn, Some(o), verdict, note);
+                self.advance(now_ms);
             }
             (step @ (StepKind::SignOut | StepKind::SignIn), Event::UserTimedOut) => {
                 let what = if step == StepKind::SignOut {
@@ -605,7 +597,8 @@ impl Check {
                 self.position = None;
                 self.conclude(now_ms);
             }
-            // Anything else is a stale report (e.g. from before a restart): ignore it.
+            // Anything else is a guided step still waiting (the background probes again), or a
+            // stale report from before a restart: ignore it.
             _ => {}
         }
     }
@@ -907,7 +900,7 @@ mod tests {
         assert!(matches!(c.next_action(), Action::RestoreCookies(_)));
         let mut c = new(false);
         c.record(
-            Event::ProbeFailed {
+            Event::Failed {
                 reason: "no page".into(),
             },
             1.0,

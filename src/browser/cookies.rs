@@ -13,7 +13,7 @@ use wasm_bindgen::prelude::*;
 
 use super::tabs::Tab;
 use super::{call, from_js, to_js, BrowserError};
-use crate::preference::{CookieOp, FoundCookie, COOKIE_NAME};
+use crate::preference::{same_cookies, CookieOp, FoundCookie, StoredCookie, COOKIE_NAME};
 
 #[wasm_bindgen]
 extern "C" {
@@ -81,6 +81,25 @@ struct SetDetails<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
+struct RestoreDetails<'a> {
+    url: &'a str,
+    name: &'a str,
+    value: &'a str,
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain: Option<&'a str>,
+    secure: bool,
+    http_only: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    same_site: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expiration_date: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct RemoveDetails<'a> {
     url: &'a str,
     name: &'a str,
@@ -116,6 +135,58 @@ impl Jar {
     /// Every `gitlab_canary` cookie in the store (filtered to a domain by the pure code).
     pub async fn canary_cookies(&self) -> Result<Vec<FoundCookie>, BrowserError> {
         self.named(COOKIE_NAME).await
+    }
+
+    /// Every `gitlab_canary` cookie with all its attributes, to be restored later.
+    pub async fn canary_cookies_stored(&self) -> Result<Vec<StoredCookie>, BrowserError> {
+        let details = to_js(&GetAll {
+            name: COOKIE_NAME,
+            store_id: self.store_id.as_deref(),
+        })?;
+        from_js(with_fpi(cookies_get_all, details, &JsValue::NULL).await?)
+    }
+
+    /// Puts `gitlab_canary` back exactly as `original` (all under the same cookie domain):
+    /// removes what is there now, writes each original cookie with its attributes, reads back.
+    /// Returns whether the store now holds exactly the original cookies.
+    pub async fn restore(
+        &self,
+        original: &[StoredCookie],
+        in_scope: impl Fn(&FoundCookie) -> bool,
+    ) -> Result<bool, BrowserError> {
+        let site = JsValue::from_str(&self.site);
+        for c in self.canary_cookies().await?.iter().filter(|c| in_scope(c)) {
+            let details = to_js(&RemoveDetails {
+                url: &format!("https://{}{}", c.domain.trim_start_matches('.'), c.path),
+                name: COOKIE_NAME,
+                store_id: self.store_id.as_deref(),
+            })?;
+            with_fpi(cookies_remove, details, &site).await?;
+        }
+        for c in original {
+            let url = c.url();
+            let details = to_js(&RestoreDetails {
+                url: &url,
+                name: COOKIE_NAME,
+                value: &c.value,
+                path: &c.path,
+                domain: (!c.host_only).then_some(c.domain.as_str()),
+                secure: c.secure,
+                http_only: c.http_only,
+                same_site: c.same_site.as_deref(),
+                expiration_date: c.expiration_date,
+                store_id: self.store_id.as_deref(),
+            })?;
+            with_fpi(cookies_set, details, &site).await?;
+        }
+        let now: Vec<FoundCookie> = self
+            .canary_cookies()
+            .await?
+            .into_iter()
+            .filter(|c| in_scope(c))
+            .collect();
+        let want: Vec<FoundCookie> = original.iter().map(StoredCookie::found).collect();
+        Ok(same_cookies(&now, &want))
     }
 
     /// Every cookie with this name in the store. Only `FoundCookie`'s fields are kept.

@@ -50,6 +50,21 @@ extern "C" {
     #[wasm_bindgen(catch, js_namespace = ["ext", "permissions"], js_name = request)]
     fn permissions_request(details: &JsValue) -> Result<Promise, JsValue>;
 
+    #[wasm_bindgen(catch, js_namespace = ["ext", "alarms"], js_name = create)]
+    fn alarms_create(name: &str, info: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = ["ext", "alarms"], js_name = clear)]
+    fn alarms_clear(name: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = ["ext", "notifications"], js_name = create)]
+    fn notifications_create(id: &str, options: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = ["ext", "runtime"], js_name = sendMessage)]
+    fn runtime_send_message(msg: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = digest)]
+    fn subtle_digest(algorithm: &str, data: &js_sys::Uint8Array) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_name = fetch)]
+    fn global_fetch(url: &str, init: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_namespace = AbortSignal, js_name = timeout)]
+    fn abort_timeout(ms: u32) -> JsValue;
+
     #[wasm_bindgen(js_namespace = console, js_name = warn)]
     pub fn console_warn(s: &str);
     #[wasm_bindgen(js_namespace = console, js_name = debug)]
@@ -248,6 +263,94 @@ pub async fn request_host_access(origin: &str) -> Result<bool, BrowserError> {
         origins: vec![format!("{origin}/*")],
     })?;
     Ok(call(permissions_request(&details)).await?.as_bool() == Some(true))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AlarmInfo {
+    delay_in_minutes: f64,
+    period_in_minutes: f64,
+}
+
+/// A repeating alarm (browsers may raise the period to their minimum).
+pub async fn alarm(name: &str, period_minutes: f64) -> Result<(), BrowserError> {
+    let info = to_js(&AlarmInfo {
+        delay_in_minutes: period_minutes,
+        period_in_minutes: period_minutes,
+    })?;
+    call(alarms_create(name, &info)).await.map(|_| ())
+}
+
+pub async fn clear_alarm(name: &str) -> Result<(), BrowserError> {
+    call(alarms_clear(name)).await.map(|_| ())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Notification<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    icon_url: &'a str,
+    title: &'a str,
+    message: &'a str,
+}
+
+/// A basic system notification.
+pub async fn notify(id: &str, title: &str, message: &str) -> Result<(), BrowserError> {
+    let n = to_js(&Notification {
+        kind: "basic",
+        icon_url: "icons/app-128.png",
+        title,
+        message,
+    })?;
+    call(notifications_create(id, &n)).await.map(|_| ())
+}
+
+/// Sends a message to the background (from an extension page).
+pub async fn send_to_background(msg: &JsValue) -> Result<JsValue, BrowserError> {
+    call(runtime_send_message(msg)).await
+}
+
+/// First 8 hex digits of SHA-256: a one-way fingerprint that tells two values apart without
+/// revealing either.
+pub async fn fingerprint(value: &str) -> Result<String, BrowserError> {
+    let bytes = js_sys::Uint8Array::from(value.as_bytes());
+    let digest = call(subtle_digest("SHA-256", &bytes)).await?;
+    let arr = js_sys::Uint8Array::new(&digest);
+    let mut out = String::with_capacity(8);
+    for i in 0..4 {
+        let b = arr.get_index(i);
+        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    }
+    Ok(out)
+}
+
+#[derive(Serialize)]
+struct FetchInit {
+    credentials: &'static str,
+    cache: &'static str,
+}
+
+/// `GET url` with the browser's cookies, no cache and a timeout; the status and JSON body.
+pub async fn fetch_json(url: &str, timeout_ms: u32) -> Result<(u16, JsValue), BrowserError> {
+    let init = to_js(&FetchInit {
+        credentials: "include",
+        cache: "no-store",
+    })?;
+    Reflect::set(&init, &"signal".into(), &abort_timeout(timeout_ms))
+        .map_err(BrowserError::from_js)?;
+    let resp = call(global_fetch(url, &init)).await?;
+    let status = Reflect::get(&resp, &"status".into())
+        .ok()
+        .and_then(|s| s.as_f64())
+        .unwrap_or(0.0) as u16;
+    let json = Reflect::get(&resp, &"json".into()).map_err(BrowserError::from_js)?;
+    let body = match json.dyn_ref::<js_sys::Function>() {
+        Some(f) if status == 200 => call(f.call0(&resp).map(Promise::from)).await?,
+        _ => JsValue::NULL,
+    };
+    Ok((status, body))
 }
 
 /// Calls `f` on every change of extension storage, for the life of the page.

@@ -1,0 +1,97 @@
+// Glue for the e2e files: one stand-in and one browser per describe() block, screenshots of every
+// tracked page when a test fails (tests/out/<browser>/), and the browsers to run.
+//
+//   for (const name of browsersUnderTest()) {
+//     describe(name, () => {
+//       const env = useBrowser(name, { seed: 7 });
+//       it('...', async () => { const page = env.track(await env.driver.openPage(url)); ... });
+//     });
+//   }
+
+import { before, after, afterEach } from 'node:test';
+import fs from 'node:fs';
+import path from 'node:path';
+import { launch, BROWSERS } from './browsers.mjs';
+import { extensionDir } from './extension.mjs';
+import { startStandin, standinBin, REPO_ROOT } from './standin.mjs';
+
+export const OUT_DIR = path.join(REPO_ROOT, 'tests', 'out');
+
+/** Browsers to run: env BROWSERS="chromium,firefox" (default both). */
+export function browsersUnderTest() {
+  const wanted = (process.env.BROWSERS || BROWSERS.join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const w of wanted) if (!BROWSERS.includes(w)) throw new Error(`BROWSERS: unknown browser ${w}`);
+  return wanted;
+}
+
+/** Headed runs for debugging: HEADED=1 (needs a display). */
+export const HEADLESS = !process.env.HEADED;
+
+function slug(s) {
+  return s.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase().slice(0, 80);
+}
+
+/**
+ * Register before/after hooks that start a stand-in and a browser with the extension.
+ * Returns an object whose fields are filled in by the time the tests run:
+ *   env.standin, env.driver, env.ext ({dir, fixture, manifest}), env.track(page) -> page
+ */
+export function useBrowser(name, { seed = 1, standinArgs = [] } = {}) {
+  const env = {
+    name,
+    standin: null,
+    driver: null,
+    ext: null,
+    pages: [],
+    track(page) {
+      env.pages.push(page);
+      return page;
+    },
+  };
+
+  before(async () => {
+    const bin = standinBin();
+    if (!fs.existsSync(bin)) {
+      throw new Error(`no stand-in binary at ${bin}: run \`cargo build -p www\` (or set STANDIN_BIN)`);
+    }
+    env.ext = extensionDir(name);
+    env.standin = await startStandin({ seed, args: standinArgs });
+    env.driver = await launch(name, { extensionDir: env.ext.dir, standinPort: env.standin.port, headless: HEADLESS });
+  });
+
+  afterEach(async (t) => {
+    const pages = env.pages;
+    env.pages = [];
+    if (t.passed || !env.driver) return;
+    const dir = path.join(OUT_DIR, name);
+    fs.mkdirSync(dir, { recursive: true });
+    let i = 0;
+    for (const p of pages) {
+      i += 1;
+      try {
+        await p.screenshot(path.join(dir, `${slug(t.name)}-${i}.png`));
+      } catch {
+        // the page may be closed already: nothing to show
+      }
+    }
+    try {
+      const log = await env.standin.log(0);
+      fs.writeFileSync(path.join(dir, `${slug(t.name)}-standin-log.json`), JSON.stringify(log, null, 1));
+      const errors = await env.driver.extensionErrors();
+      fs.writeFileSync(path.join(dir, `${slug(t.name)}-extension-errors.json`), JSON.stringify(errors, null, 1));
+    } catch {
+      // best effort: the failure itself is what the report shows
+    }
+  });
+
+  after(async () => {
+    if (env.driver) await env.driver.close();
+    if (env.standin) await env.standin.stop();
+    if (env.ext?.fixture) fs.rmSync(env.ext.dir, { recursive: true, force: true });
+  });
+
+  return env;
+}
