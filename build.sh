@@ -82,10 +82,12 @@ build() {
   local v; v=$(version)
   log "cargo build (wasm32, release)"
   cargo build --lib --release --target wasm32-unknown-unknown --quiet
-  if [ ! -f "$GLUE/canary_switch_bg.wasm" ] || [ "$WASM_IN" -nt "$GLUE/canary_switch_bg.wasm" ]; then
+  # Redo when the wasm or this script (its wasm-bindgen/wasm-opt flags) changed.
+  if [ ! -f "$GLUE/canary_switch_bg.wasm" ] || [ "$WASM_IN" -nt "$GLUE/canary_switch_bg.wasm" ] \
+    || [ build.sh -nt "$GLUE/canary_switch_bg.wasm" ]; then
     log "wasm-bindgen + wasm-opt -Oz"
     rm -rf "$GLUE.tmp" && mkdir -p "$GLUE.tmp"
-    wasm-bindgen --target web --no-typescript --out-dir "$GLUE.tmp" "$WASM_IN"
+    wasm-bindgen --target no-modules --no-typescript --out-dir "$GLUE.tmp" "$WASM_IN"
     # Feature flags: binaryen must accept what rustc emits for wasm32 (reference types, bulk
     # memory...). Debian's binaryen 108 breaks such modules at run time; the npm one is current.
     tools/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \

@@ -1,14 +1,16 @@
-// Background loader (Chromium service worker, Firefox event page).
-//
+// Background loader (Chromium service worker, Firefox event page). A classic script: the core's
+// glue (wasm-bindgen `no-modules`) defines the global `wasm_bindgen`. Chromium loads it here;
+// Firefox lists the same files before this one in `background.scripts` (event pages have no
+// importScripts).
+if (typeof importScripts === 'function') importScripts('ext-compat.js', 'canary_switch.js');
+
 // Every listener is registered here, synchronously, in the first turn of the script: a stopped
 // service worker woken by an event delivers it only to listeners that exist by then
 // (https://developer.chrome.com/docs/extensions/develop/concepts/service-workers/events).
-// A service worker may not use top-level await or dynamic import(), so the wasm starts loading
-// at once and each handler awaits it. All logic is in Rust (src/background.rs).
-import './ext-compat.js';
-import init, * as core from './canary_switch.js';
-
-const ready = init({ module_or_path: new URL('canary_switch_bg.wasm', import.meta.url) });
+// The wasm starts loading at once and each handler awaits it. All logic is in Rust
+// (src/background.rs, src/checker.rs).
+const core = wasm_bindgen;
+const ready = core({ module_or_path: 'canary_switch_bg.wasm' });
 ready.catch((e) => console.error('Canary Switch: the wasm core failed to load;', e));
 
 const when = (handler) => (...args) =>

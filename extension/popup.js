@@ -1,9 +1,7 @@
-// Popup loader: load the wasm core, then hand the page to Rust (src/popup.rs).
-import './ext-compat.js';
-import init, { popup_main } from './canary_switch.js';
-
-init({ module_or_path: new URL('canary_switch_bg.wasm', import.meta.url) })
-  .then(() => popup_main())
+// Popup loader: load the wasm core (glue in canary_switch.js), then hand the page to Rust
+// (src/popup.rs).
+wasm_bindgen({ module_or_path: 'canary_switch_bg.wasm' })
+  .then(() => wasm_bindgen.popup_main())
   .catch((e) => {
     console.error('Canary Switch:', e);
     const p = document.querySelector('[data-testid=error]');
