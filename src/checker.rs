@@ -326,11 +326,7 @@ pub fn markdown(check: &Check) -> String {
 /// One line of status for the popup: progress, or the verdict and its summary.
 pub fn status_line(check: &Check) -> String {
     match (check.verdict, check.current_step()) {
-        (Some(v), _) => format!(
-            "{} — {}",
-            v.as_str(),
-            report::summary(check).replace("**", "")
-        ),
+        (Some(v), _) => format!("{} — {}", v.as_str(), report::reason(check)),
         (None, Some(step)) => browser::msg(
             "checkRunning",
             &[&(check.steps.len() + 1).min(7).to_string(), step.title()],

@@ -112,15 +112,15 @@ fn session_text(s: &StepResult) -> String {
     }
 }
 
-/// The one-line summary: verdict, and for a failure where it happened.
-pub fn summary(c: &Check) -> String {
+/// Why the check ended as it did, in one sentence: where a failure happened, what made it
+/// inconclusive, or what a pass proved.
+pub fn reason(c: &Check) -> String {
     let v = c.verdict.unwrap_or(Verdict::Inconclusive);
     match (v, c.first_failure()) {
         (Verdict::Fail, Some(f)) => {
             let o = f.observation.as_ref();
             format!(
-                "**{}** at step “{}”, served by {}{}: {}.",
-                v.as_str(),
+                "at step “{}”, served by {}{}: {}.",
                 step_title(f),
                 o.map_or("an unknown stage", |o| o.stage().as_str()),
                 o.and_then(|o| o.pod())
@@ -129,24 +129,24 @@ pub fn summary(c: &Check) -> String {
                 cell(f.note.as_deref().unwrap_or("failed"))
             )
         }
-        (Verdict::Inconclusive, _) => {
-            let why = c
-                .steps
-                .iter()
-                .find(|s| s.verdict == Verdict::Inconclusive)
-                .and_then(|s| {
-                    s.note
-                        .as_deref()
-                        .map(|n| format!(" “{}”: {}", step_title(s), cell(n)))
-                })
-                .unwrap_or_default();
-            format!("**{}**.{why}", v.as_str())
-        }
-        _ => format!(
-            "**{}**: the same user stayed signed in across refresh, both stages and back.",
-            v.as_str()
-        ),
+        (Verdict::Inconclusive, _) => c
+            .steps
+            .iter()
+            .find(|s| s.verdict == Verdict::Inconclusive)
+            .and_then(|s| {
+                s.note
+                    .as_deref()
+                    .map(|n| format!("step “{}”: {}.", step_title(s), cell(n)))
+            })
+            .unwrap_or_else(|| "the check did not run to the end.".into()),
+        _ => "the same user stayed signed in across refresh, both stages and back.".into(),
     }
+}
+
+/// The one-line summary for the report: the verdict in bold, then [`reason`].
+pub fn summary(c: &Check) -> String {
+    let v = c.verdict.unwrap_or(Verdict::Inconclusive);
+    format!("**{}** {}", v.as_str(), reason(c))
 }
 
 /// The Markdown comment for a session check.
@@ -357,6 +357,7 @@ mod tests {
         let md = check_markdown(&finished_check(true));
         assert!(md.starts_with("### Session continuity check: ❌ FAIL\n"));
         assert!(md.contains("**FAIL** at step “Back (main)”, served by main (pod `gitlab-webservice-web-1-a`): signed out on main (pod gitlab-webservice-web-1-a)."), "{md}");
+        assert!(md.contains("\n**FAIL** at step"));
         assert!(
             md.contains("| 401 | signed out | changed `ffff0000` | ❌ FAIL"),
             "{md}"
