@@ -11,7 +11,8 @@ if (typeof importScripts === 'function') importScripts('ext-compat.js', 'canary_
 // (src/background.rs, src/checker.rs).
 const core = wasm_bindgen;
 const ready = core({ module_or_path: 'canary_switch_bg.wasm' });
-ready.catch((e) => console.error('Canary Switch: the wasm core failed to load;', e));
+// For ./build.sh bench: worker start -> wasm ready is this mark's startTime.
+ready.then(() => performance.mark('canary-switch:wasm-ready'), (e) => console.error('Canary Switch: the wasm core failed to load;', e));
 
 const when = (handler) => (...args) =>
   ready.then(() => handler(...args)).catch((e) => console.error('Canary Switch:', e));
