@@ -202,6 +202,8 @@ async fn toggle_active_tab() -> Result<(), UserError> {
         .map(Preference::toggled)
         .unwrap_or(Preference::Next);
     target.apply(next, settings.scope).await?;
-    let _ = tabs::reload_and_wait(target.tab.id, 30_000).await;
+    if settings.reload_after_choice {
+        let _ = tabs::reload_and_wait(target.tab.id, 30_000).await;
+    }
     Ok(())
 }

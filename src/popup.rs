@@ -13,7 +13,7 @@ use web_sys::{Document, Element, HtmlButtonElement, HtmlInputElement};
 use crate::browser::{self, msg, request_host_access, tabs, Area, BrowserError};
 use crate::environment::{path_of, Kind};
 use crate::errors::UserError;
-use crate::explain::{explain, fill, LinkTemplates, Share};
+use crate::explain::{explain, fill, Share};
 use crate::messages::{
     share_key, tab_key, Command, CommandReply, TabState, CHECK_KEY, HISTORY_KEY, WATCH_KEY,
 };
@@ -47,6 +47,7 @@ async fn command(cmd: &Command) -> Option<String> {
 struct Popup {
     doc: Document,
     target: Option<Target>,
+    settings: crate::settings::Settings,
 }
 
 fn document() -> Option<Document> {
@@ -204,7 +205,7 @@ impl Popup {
                 }
             }
         }
-        let templates = LinkTemplates::defaults(target.env.kind);
+        let templates = self.settings.links_for(&target.env.host, target.env.kind);
         let (logs, dashboard) = match &templates {
             Some(t) => (
                 fill(&t.logs, d.stage, d.request_id.as_deref(), &target.env),
@@ -396,6 +397,11 @@ impl Popup {
                 let mut text = change_text(&changes);
                 self.set_text("switch-message", &text);
                 self.render_in_force().await;
+                if !self.settings.reload_after_choice {
+                    self.body_attr("data-switch", "done");
+                    self.enable_controls(true);
+                    return;
+                }
                 let loaded = tabs::reload_and_wait(target.tab.id, RELOAD_TIMEOUT_MS).await;
                 match loaded {
                     Ok(finished) => {
@@ -436,7 +442,7 @@ fn age(at_ms: f64) -> String {
 }
 
 /// Replaces the text of every `[data-i18n]` element with its localised message.
-fn localise(doc: &Document) {
+pub(crate) fn localise(doc: &Document) {
     let Ok(nodes) = doc.query_selector_all("[data-i18n]") else {
         return;
     };
@@ -494,7 +500,22 @@ pub async fn popup_main() {
         Ok(t) => (Some(t), storage_error),
         Err(e) => (None, Some(e)),
     };
-    let popup = Rc::new(Popup { doc, target });
+    let popup = Rc::new(Popup {
+        doc,
+        target,
+        settings: settings.clone(),
+    });
+    for (id, value) in [
+        ("watch-interval-secs", settings.watch_interval_secs),
+        ("watch-limit-minutes", settings.watch_limit_minutes),
+    ] {
+        if let Some(i) = popup
+            .el(id)
+            .and_then(|e| e.dyn_into::<HtmlInputElement>().ok())
+        {
+            i.set_value(&value.to_string());
+        }
+    }
     if let Some(t) = &popup.target {
         popup.set_text("environment", &env_label(t));
     }

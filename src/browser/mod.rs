@@ -49,6 +49,8 @@ extern "C" {
     fn permissions_contains(details: &JsValue) -> Result<Promise, JsValue>;
     #[wasm_bindgen(catch, js_namespace = ["ext", "permissions"], js_name = request)]
     fn permissions_request(details: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = ["ext", "permissions"], js_name = remove)]
+    fn permissions_remove(details: &JsValue) -> Result<Promise, JsValue>;
 
     #[wasm_bindgen(catch, js_namespace = ["ext", "alarms"], js_name = create)]
     fn alarms_create(name: &str, info: &JsValue) -> Result<Promise, JsValue>;
@@ -358,6 +360,14 @@ pub fn on_storage_changed(f: impl Fn() + 'static) {
     let cb = Closure::<dyn Fn()>::new(f);
     storage_on_changed_add(cb.as_ref().unchecked_ref());
     cb.forget();
+}
+
+/// Gives access to `origin` back (an environment the user removed).
+pub async fn remove_host_access(origin: &str) -> Result<bool, BrowserError> {
+    let details = to_js(&Origins {
+        origins: vec![format!("{origin}/*")],
+    })?;
+    Ok(call(permissions_remove(&details)).await?.as_bool() == Some(true))
 }
 
 /// Current time in seconds since the epoch.
