@@ -90,7 +90,7 @@ build() {
     wasm-bindgen --target no-modules --no-typescript --out-dir "$GLUE.tmp" "$WASM_IN"
     # Feature flags: binaryen must accept what rustc emits for wasm32 (reference types, bulk
     # memory...). Debian's binaryen 108 breaks such modules at run time; the npm one is current.
-    tools/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+    tools/node_modules/.bin/wasm-opt -Oz --converge --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int \
       --enable-sign-ext --enable-reference-types --enable-mutable-globals --enable-multivalue \
       "$GLUE.tmp/canary_switch_bg.wasm" -o "$GLUE.tmp/canary_switch_bg.opt.wasm"
     mv "$GLUE.tmp/canary_switch_bg.opt.wasm" "$GLUE.tmp/canary_switch_bg.wasm"

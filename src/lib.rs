@@ -29,3 +29,11 @@ mod options;
 mod popup;
 #[cfg(target_arch = "wasm32")]
 mod switch;
+
+/// A free-list allocator that coalesces neighbours: ~8 KB smaller in the wasm than the
+/// default dlmalloc, and enough for an extension's short-lived pages and worker.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOC: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    // SAFETY: wasm32-unknown-unknown without the atomics feature runs on one thread.
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };

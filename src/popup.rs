@@ -165,12 +165,14 @@ impl Popup {
     /// observed on Auto, and links for the request.
     async fn render_served(&self) {
         let Some(target) = &self.target else { return };
+        // The tab may have navigated since the popup opened: match its URL now.
+        let url = tabs::get(target.tab.id).await.ok().and_then(|t| t.url);
         let state: Option<TabState> = Area::Session
             .read(&tab_key(target.tab.id))
             .await
             .ok()
             .flatten()
-            .filter(|s: &TabState| target.tab.url.as_deref() == Some(s.url.as_str()));
+            .filter(|s: &TabState| url.as_deref() == Some(s.url.as_str()));
         let in_force = target.in_force().await.unwrap_or(InForce::Auto);
         let Some(state) = state else {
             self.set_text("served-stage", Stage::Unknown.as_str());
