@@ -117,7 +117,7 @@ async fn start_check(tab_id: i32, guided: bool) -> Result<(), String> {
         format!("{}-{tab_id}", started as u64),
         tab_id,
         target.env.host.clone(),
-        env_label(&target),
+        target.label(),
         VERSION.into(),
         started,
         original,
@@ -130,17 +130,6 @@ async fn start_check(tab_id: i32, guided: bool) -> Result<(), String> {
     let _ = browser::alarm(CHECK_ALARM, 0.5).await;
     wasm_bindgen_futures::spawn_local(resume());
     Ok(())
-}
-
-fn env_label(t: &Target) -> String {
-    use crate::environment::Kind;
-    let key = match t.env.kind {
-        Kind::Production => "envProduction",
-        Kind::Staging => "envStaging",
-        Kind::Other => "envOther",
-        Kind::Custom => "envCustom",
-    };
-    browser::msg(key, &[&t.env.host])
 }
 
 /// Drives the saved check, if one is running, until it ends or this worker stops.

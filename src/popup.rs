@@ -11,7 +11,7 @@ use wasm_bindgen_futures::spawn_local;
 use web_sys::{Document, Element, HtmlButtonElement, HtmlInputElement};
 
 use crate::browser::{self, msg, request_host_access, tabs, Area, BrowserError};
-use crate::environment::{path_of, Kind};
+use crate::environment::path_of;
 use crate::errors::UserError;
 use crate::explain::{explain, fill, Share};
 use crate::messages::{
@@ -474,16 +474,6 @@ fn on_click(el: &Element, f: impl Fn() + 'static) {
     cb.forget();
 }
 
-fn env_label(t: &Target) -> String {
-    let key = match t.env.kind {
-        Kind::Production => "envProduction",
-        Kind::Staging => "envStaging",
-        Kind::Other => "envOther",
-        Kind::Custom => "envCustom",
-    };
-    msg(key, &[&t.env.host])
-}
-
 /// Entry point, called by `popup.js` once the wasm module is ready.
 #[wasm_bindgen]
 pub async fn popup_main() {
@@ -519,7 +509,7 @@ pub async fn popup_main() {
         }
     }
     if let Some(t) = &popup.target {
-        popup.set_text("environment", &env_label(t));
+        popup.set_text("environment", &t.label());
     }
     if let Some(i) = popup
         .el("scope-this-env")

@@ -51,6 +51,18 @@ pub async fn target_for(tab: Tab, settings: &Settings) -> Result<Target, UserErr
 }
 
 impl Target {
+    /// The environment as the user reads it: "staging.gitlab.com (staging)".
+    pub fn label(&self) -> String {
+        use crate::environment::Kind;
+        let key = match self.env.kind {
+            Kind::Production => "envProduction",
+            Kind::Staging => "envStaging",
+            Kind::Other => "envOther",
+            Kind::Custom => "envCustom",
+        };
+        browser::msg(key, &[&self.env.host])
+    }
+
     /// What the tab's host receives now.
     pub async fn in_force(&self) -> Result<InForce, UserError> {
         let found = self.jar.canary_cookies().await.map_err(refused)?;

@@ -63,6 +63,7 @@ struct GetAll<'a> {
     store_id: Option<&'a str>,
 }
 
+/// `cookies.set` details, for the switch's writes and the check's restores alike.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct SetDetails<'a> {
@@ -73,25 +74,10 @@ struct SetDetails<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     domain: Option<&'a str>,
     secure: bool,
-    same_site: &'a str,
-    expiration_date: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    store_id: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RestoreDetails<'a> {
-    url: &'a str,
-    name: &'a str,
-    value: &'a str,
-    path: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    domain: Option<&'a str>,
-    secure: bool,
     http_only: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     same_site: Option<&'a str>,
+    /// Absent: a session cookie.
     #[serde(skip_serializing_if = "Option::is_none")]
     expiration_date: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -165,7 +151,7 @@ impl Jar {
         }
         for c in original {
             let url = c.url();
-            let details = to_js(&RestoreDetails {
+            let details = to_js(&SetDetails {
                 url: &url,
                 name: COOKIE_NAME,
                 value: &c.value,
@@ -218,8 +204,9 @@ impl Jar {
                     path: "/",
                     domain: domain.as_deref(),
                     secure: *secure,
-                    same_site: "lax",
-                    expiration_date: *expiration_date,
+                    http_only: false,
+                    same_site: Some("lax"),
+                    expiration_date: Some(*expiration_date),
                     store_id: self.store_id.as_deref(),
                 })?;
                 let set = with_fpi(cookies_set, details, &site).await?;
