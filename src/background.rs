@@ -22,7 +22,7 @@ const GITLAB_TABS: &[&str] = &["*://*.gitlab.com/*"];
 /// Badge colours: GitLab's green for Next, its indigo for Current.
 const NEXT_GREEN: &str = "#108548";
 const CURRENT_INDIGO: &str = "#5448c4";
-const CHECK_BLUE: &str = "#1f75cb";
+pub const CHECK_BLUE: &str = "#1f75cb";
 const LOST_RED: &str = "#c91c00";
 
 /// The stored detection for a tab, if it is for the page the tab shows now.
@@ -36,16 +36,22 @@ pub async fn refresh_action(tab: tabs::Tab) {
     let id = tab.id;
     let (settings, _) = switch::settings().await;
     let state = tab_state(&tab).await;
-    let (icon, title) = match switch::target_for(tab, &settings).await {
-        Ok(target) => describe(&target, state.as_ref().map(|s| &s.detection)).await,
-        Err(_) => ("auto", msg("titleNotGitLab", &[])),
+    let (icon, title, host) = match switch::target_for(tab, &settings).await {
+        Ok(target) => {
+            let (icon, title) = describe(&target, state.as_ref().map(|s| &s.detection)).await;
+            (icon, title, Some(target.env.host))
+        }
+        Err(_) => ("auto", msg("titleNotGitLab", &[]), None),
     };
+    // LOST marks the tabs of the host a running watch lost the session on, until it stops.
     let lost = Area::Local
         .read::<Watch>(WATCH_KEY)
         .await
         .ok()
         .flatten()
-        .is_some_and(|w| w.first_loss().is_some());
+        .filter(Watch::active)
+        .and_then(|w| w.first_loss().map(|s| s.host.clone()))
+        .is_some_and(|lost_host| host.as_deref() == Some(lost_host.as_str()));
     let checking = Area::Local
         .read::<Check>(CHECK_KEY)
         .await
@@ -55,7 +61,7 @@ pub async fn refresh_action(tab: tabs::Tab) {
     let progress;
     let (badge, color) = match (checking, lost, state.as_ref().map(|s| s.detection.stage)) {
         (Some(c), _, _) => {
-            progress = format!("{}/5", (c.steps.len() + 1).min(5));
+            progress = c.progress_badge();
             (progress.as_str(), CHECK_BLUE)
         }
         (None, true, _) => ("LOST", LOST_RED),

@@ -188,11 +188,11 @@ async fn finish(check: &Check) {
     let _ = browser::clear_alarm(CHECK_ALARM).await;
 }
 
-/// The badge of the checked tab: step `n/5` while running, then its stage again.
+/// The badge of the checked tab: the step in progress while running, then its stage again.
 async fn show_progress(check: &Check) {
     if check.running() {
-        let text = format!("{}/5", (check.steps.len() + 1).min(5));
-        let _ = browser::set_badge(check.tab_id, &text, "#1f75cb").await;
+        let text = check.progress_badge();
+        let _ = browser::set_badge(check.tab_id, &text, crate::background::CHECK_BLUE).await;
     } else if let Ok(tab) = tabs::get(check.tab_id).await {
         crate::background::refresh_action(tab).await;
     }

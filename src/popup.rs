@@ -178,6 +178,12 @@ impl Popup {
             self.set_text("served-stage", Stage::Unknown.as_str());
             self.set_text("served-host", "");
             self.set_text("served-signal", &msg("popupNoSignal", &[]));
+            // Nothing about an earlier page may stay on screen.
+            if let Some(list) = self.el("explanations") {
+                list.set_text_content(None);
+            }
+            self.link("logs-link", None);
+            self.link("dashboard-link", None);
             self.render_share(&in_force).await;
             return;
         };

@@ -197,7 +197,18 @@ pub fn check_markdown(c: &Check) -> String {
     md.push_str("\nNotes:\n");
     md.push_str("- Identity from `GET /api/v4/user` made from the page's origin, checked against the page's `data-sidebar` `is_logged_in`; stage and pod from the performance bar (or the weaker signals named in the extension).\n");
     md.push_str("- `_gitlab_session` is shown as presence and the first 8 hex digits of its SHA-256; its value is never read into the report.\n");
-    md.push_str("- The `gitlab_canary` cookies were restored exactly as found at the start.\n");
+    let restored = c
+        .steps
+        .iter()
+        .find(|s| s.kind == StepKind::Restore)
+        .map(|s| s.verdict);
+    md.push_str(match restored {
+        Some(Verdict::Pass) => {
+            "- The `gitlab_canary` cookies were restored exactly as found at the start.\n"
+        }
+        Some(_) => "- The `gitlab_canary` cookies could not be restored exactly as found: check them in the browser's site data.\n",
+        None => "- The check ended before restoring the `gitlab_canary` cookies: check them in the browser's site data.\n",
+    });
     md
 }
 
@@ -350,6 +361,21 @@ mod tests {
         assert!(md.contains("| 3 | Other stage (canary) | 03:04:06 | canary | `gitlab-cny-webservice-web-1-a` | 200 | `qa-user` (id 101) | same `a1b2c3d4` | ✅ PASS |"), "{md}");
         assert!(md.contains("| 5 | Restore cookies |"));
         assert_eq!(md.matches("\n| ").count(), 5 + 5 + 2);
+        assert!(md.contains("were restored exactly as found"));
+    }
+
+    #[test]
+    fn a_restore_that_was_not_exact_is_said_so() {
+        let mut c = finished_check(false);
+        if let Some(s) = c.steps.iter_mut().find(|s| s.kind == StepKind::Restore) {
+            s.verdict = Verdict::Inconclusive;
+        }
+        let md = check_markdown(&c);
+        assert!(
+            md.contains("could not be restored exactly as found"),
+            "{md}"
+        );
+        assert!(!md.contains("were restored exactly"));
     }
 
     #[test]

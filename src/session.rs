@@ -607,6 +607,13 @@ impl Check {
         self.guided && self.steps.iter().all(|s| s.verdict == Verdict::Pass)
     }
 
+    /// The toolbar badge while the check runs: the step in progress of all the steps it will
+    /// take ("2/5", or "6/7" in a guided check's sign-out step).
+    pub fn progress_badge(&self) -> String {
+        let total = if self.guided { 7 } else { 5 };
+        format!("{}/{total}", (self.steps.len() + 1).min(total))
+    }
+
     /// The step in progress, for the popup.
     pub fn current_step(&self) -> Option<StepKind> {
         self.position.map(|p| p.step)
@@ -907,6 +914,20 @@ mod tests {
         );
         c.record(Event::Restored { exact: true }, 2.0);
         assert_eq!(c.verdict, Some(Verdict::Inconclusive));
+    }
+
+    #[test]
+    fn progress_counts_every_step_the_check_will_take() {
+        let mut c = new(false);
+        assert_eq!(c.progress_badge(), "1/5");
+        c.record(Event::Probed(obs(me(), Stage::Main, "aa")), 1.0);
+        assert_eq!(c.progress_badge(), "2/5");
+        let c = drive(new(true), |step, target| match step {
+            StepKind::SignOut => obs(me(), Stage::Main, "dd"),
+            _ => obs(me(), target.unwrap_or(Stage::Main), "dd"),
+        });
+        assert_eq!(c.current_step(), Some(StepKind::SignOut));
+        assert_eq!(c.progress_badge(), "6/7");
     }
 
     #[test]

@@ -320,27 +320,30 @@ async function launchChromium({ extensionDir, standinPort, headless = true, mani
     /**
      * Stop the extension's service worker, as Chromium does after 30 s idle, and wait until its
      * target is gone. ServiceWorker.stopAllWorkers works from any page's CDP session: the
-     * extension's worker lives in the profile's default storage partition.
+     * extension's worker lives in the profile's default storage partition. A worker that an
+     * event is still starting (a cookie change a moment ago, say) ignores the stop and then
+     * runs on, so the stop is sent again on every poll until the target is gone.
      */
     async stopServiceWorker() {
       const page = context.pages()[0] || (await context.newPage());
       const cdp = await context.newCDPSession(page);
-      try {
-        await cdp.send('ServiceWorker.enable');
-        await cdp.send('ServiceWorker.stopAllWorkers');
-      } finally {
-        await cdp.detach().catch(() => {});
-      }
       const browserCdp = await context.browser().newBrowserCDPSession();
       try {
+        await cdp.send('ServiceWorker.enable');
+        let lastStop = 0;
         await poll(
           async () => {
+            if (Date.now() - lastStop >= 250) {
+              lastStop = Date.now();
+              await cdp.send('ServiceWorker.stopAllWorkers');
+            }
             const { targetInfos } = await browserCdp.send('Target.getTargets');
             return !targetInfos.some((t) => t.type === 'service_worker' && t.url.startsWith(extBase));
           },
           { timeout: 10_000, what: 'the extension service worker to stop' },
         );
       } finally {
+        await cdp.detach().catch(() => {});
         await browserCdp.detach().catch(() => {});
       }
     },
@@ -702,15 +705,25 @@ async function launchFirefox({ extensionDir, standinPort, headless = true, manif
       await h.goto(extBase + rel.replace(/^\//, ''));
       return h;
     },
-    /** Firefox runs MV3 backgrounds as event pages: terminate it the way an idle timeout does. */
+    /**
+     * Firefox runs MV3 backgrounds as event pages: terminate it the way an idle timeout does,
+     * and wait until it is stopped. While a listener call is still pending (a cookie change a
+     * moment ago, say) terminateBackground only resets the idle timer and forgets the pending
+     * calls (parent/ext-backgroundPage.js), exactly as an idle timeout would; so it is called
+     * again until the background is stopped.
+     */
     async stopServiceWorker() {
-      await chromeEval(async (id) => {
-        const { ExtensionParent } = ChromeUtils.importESModule('resource://gre/modules/ExtensionParent.sys.mjs');
-        const ext = ExtensionParent.GlobalManager.getExtension(id);
-        if (!ext) throw new Error(`no extension ${id}`);
-        await ext.terminateBackground({ ignoreDevToolsAttached: true });
-        return true;
-      }, geckoId);
+      await poll(
+        () =>
+          chromeEval(async (id) => {
+            const { ExtensionParent } = ChromeUtils.importESModule('resource://gre/modules/ExtensionParent.sys.mjs');
+            const ext = ExtensionParent.GlobalManager.getExtension(id);
+            if (!ext) throw new Error(`no extension ${id}`);
+            if (ext.backgroundState === 'running') await ext.terminateBackground({ ignoreDevToolsAttached: true });
+            return ext.backgroundState === 'stopped';
+          }, geckoId),
+        { timeout: 10_000, interval: 100, what: 'the extension background to stop' },
+      );
     },
     async serviceWorkerRunning() {
       return chromeEval((id) => {
