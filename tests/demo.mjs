@@ -18,8 +18,10 @@ const driver = await launch('chromium', {
   standinPort: standin.port,
   headless: !headed,
 });
-const shot = async (page, name) => {
+const shot = async (page, name, { popup = false } = {}) => {
   const file = path.join(out, name);
+  // A popup is shown at a popup's size, not as a whole tab.
+  if (popup) await page.adapter.raw.setViewportSize({ width: 480, height: 860 });
   await page.screenshot(file);
   console.log(`  saved ${path.relative(REPO_ROOT, file)}`);
 };
@@ -54,13 +56,13 @@ try {
     what: 'a detection',
   });
   await shot(page, '1-staging-page.png');
-  await shot(popup, '2-popup-auto.png');
+  await shot(popup, '2-popup-auto.png', { popup: true });
 
   console.log('3. Choose Next: the cookie is written, the tab reloads once, canary serves it');
   await choose(popup, 'next');
   await served(popup, 'canary');
   await shot(page, '3-staging-on-next.png');
-  await shot(popup, '4-popup-next.png');
+  await shot(popup, '4-popup-next.png', { popup: true });
 
   console.log('4. Run the session check (refresh, other stage, back, restore)');
   await popup.click('[data-testid=session-check-start]');
@@ -70,7 +72,7 @@ try {
     { timeout: 60_000, what: 'the check verdict' },
   );
   console.log(`   ${await popup.text('[data-testid=session-check-status]')}`);
-  await shot(popup, '5-popup-session-check.png');
+  await shot(popup, '5-popup-session-check.png', { popup: true });
   fs.writeFileSync(path.join(out, 'session-check.md'), await popup.text('[data-testid=session-check-report]'));
   console.log('  saved demo-out/session-check.md');
 
