@@ -3,14 +3,17 @@
 //! `popup.html` is a static skeleton; this fills its text (from `_locales`, as text nodes) and
 //! wires its controls. The target tab is `?tab=<id>` or the active tab of this window.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::Poll;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{Document, Element, HtmlButtonElement, HtmlInputElement};
 
-use crate::browser::{self, msg, request_host_access, tabs, Area, BrowserError};
+use crate::browser::{self, msg, request_host_access, tabs, Area};
 use crate::environment::path_of;
 use crate::errors::UserError;
 use crate::explain::{explain, fill, Share};
@@ -115,9 +118,9 @@ impl Popup {
         }
     }
 
-    /// Reads the cookies again and shows the preference in force.
-    async fn render_in_force(&self) {
-        let Some(target) = &self.target else { return };
+    /// Reads the cookies again and shows the preference in force; returns it.
+    async fn render_in_force(&self) -> Option<InForce> {
+        let target = self.target.as_ref()?;
         match target.in_force().await {
             Ok(state) => {
                 let pressed = state.preference();
@@ -139,8 +142,12 @@ impl Popup {
                         .unwrap_or_default(),
                 };
                 self.set_text("preference", &text);
+                Some(state)
             }
-            Err(e) => self.show_error(Some(&e)),
+            Err(e) => {
+                self.show_error(Some(&e));
+                None
+            }
         }
     }
 
@@ -163,7 +170,7 @@ impl Popup {
 
     /// Shows which stage served the tab's page, why it differs from the choice, the share
     /// observed on Auto, and links for the request.
-    async fn render_served(&self) {
+    async fn render_served(&self, known: Option<InForce>) {
         let Some(target) = &self.target else { return };
         // The tab may have navigated since the popup opened: match its URL now.
         let url = tabs::get(target.tab.id).await.ok().and_then(|t| t.url);
@@ -173,7 +180,10 @@ impl Popup {
             .ok()
             .flatten()
             .filter(|s: &TabState| url.as_deref() == Some(s.url.as_str()));
-        let in_force = target.in_force().await.unwrap_or(InForce::Auto);
+        let in_force = match known {
+            Some(s) => s,
+            None => target.in_force().await.unwrap_or(InForce::Auto),
+        };
         let Some(state) = state else {
             self.set_text("served-stage", Stage::Unknown.as_str());
             self.set_text("served-host", "");
@@ -280,26 +290,25 @@ impl Popup {
         }
         self.show("session-check-report", finished);
         self.show("session-check-copy", finished);
-        let history: Vec<Check> = Area::Local
-            .read(HISTORY_KEY)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        if let Ok(json) = browser::to_js(&history).and_then(|v| {
-            js_sys::JSON::stringify_with_replacer_and_space(&v, &JsValue::NULL, &JsValue::from(2))
-                .map_err(BrowserError::from_js)
-        }) {
-            let json: String = json.into();
-            let href = format!(
-                "data:application/json;charset=utf-8,{}",
-                String::from(js_sys::encode_uri_component(&json))
-            );
-            self.link(
-                "session-check-export",
-                (!history.is_empty()).then_some(href),
-            );
-        }
+        // The history goes to the export link as stored: no round trip through Rust types.
+        let history = Area::Local.read_raw(HISTORY_KEY).await.ok().flatten();
+        let href = history
+            .filter(|h| js_sys::Array::is_array(h) && js_sys::Array::from(h).length() > 0)
+            .and_then(|h| {
+                js_sys::JSON::stringify_with_replacer_and_space(
+                    &h,
+                    &JsValue::NULL,
+                    &JsValue::from(2),
+                )
+                .ok()
+            })
+            .map(|json| {
+                format!(
+                    "data:application/json;charset=utf-8,{}",
+                    String::from(js_sys::encode_uri_component(&String::from(json)))
+                )
+            });
+        self.link("session-check-export", href);
     }
 
     /// The watch: environments to choose, status, timeline.
@@ -437,6 +446,19 @@ impl Popup {
         }
         self.enable_controls(true);
     }
+}
+
+/// Polls futures together until all are done, so that their extension-API calls overlap.
+async fn join_all(mut futures: Vec<Pin<Box<dyn Future<Output = ()> + '_>>>) {
+    std::future::poll_fn(|cx| {
+        futures.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+        if futures.is_empty() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
 }
 
 /// "12 s" / "3 min" / "2 h" since `at_ms`.
@@ -632,25 +654,35 @@ pub async fn popup_main() {
         browser::on_storage_changed(move || {
             let p = p.clone();
             spawn_local(async move {
-                p.render_served().await;
-                p.render_check().await;
-                p.render_watch().await;
+                join_all(vec![
+                    Box::pin(p.render_served(None)),
+                    Box::pin(p.render_check()),
+                    Box::pin(p.render_watch()),
+                ])
+                .await;
             });
         });
     }
-    popup.render_in_force().await;
-    popup.render_served().await;
-    popup.render_check().await;
-    popup.render_watch().await;
-    // A check left half-done by a stopped worker goes on now.
-    if Area::Local
-        .read::<Check>(CHECK_KEY)
-        .await
-        .ok()
-        .flatten()
-        .is_some_and(|c| c.running())
-    {
-        let _ = command(&Command::ResumeCheck).await;
-    }
+    // The sections read different storage keys and APIs: ask them all at once.
+    let in_force = popup.render_in_force().await;
+    let resume = async {
+        // A check left half-done by a stopped worker goes on now.
+        if Area::Local
+            .read::<Check>(CHECK_KEY)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|c| c.running())
+        {
+            let _ = command(&Command::ResumeCheck).await;
+        }
+    };
+    join_all(vec![
+        Box::pin(popup.render_served(in_force)),
+        Box::pin(popup.render_check()),
+        Box::pin(popup.render_watch()),
+        Box::pin(resume),
+    ])
+    .await;
     popup.body_attr("data-ready", "");
 }

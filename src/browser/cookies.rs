@@ -40,6 +40,11 @@ pub async fn store_for_tab(tab: &Tab) -> Result<Option<String>, BrowserError> {
     if let Some(id) = &tab.cookie_store_id {
         return Ok(Some(id.clone()));
     }
+    // Chromium: a normal tab uses the default store; only incognito tabs need looking up
+    // (one API round trip less on every popup open and background event).
+    if !tab.incognito {
+        return Ok(None);
+    }
     let stores: Vec<CookieStore> = from_js(call(cookies_get_all_cookie_stores()).await?)?;
     Ok(stores
         .into_iter()

@@ -158,7 +158,8 @@ impl Area {
         self.read_raw(key).await?.map(from_js).transpose()
     }
 
-    async fn read_raw(self, key: &str) -> Result<Option<JsValue>, BrowserError> {
+    /// Reads one key as the JS value stored.
+    pub async fn read_raw(self, key: &str) -> Result<Option<JsValue>, BrowserError> {
         let all = call(self.get(&JsValue::from_str(key))).await?;
         let v = Reflect::get(&all, &JsValue::from_str(key)).map_err(BrowserError::from_js)?;
         Ok((!v.is_undefined() && !v.is_null()).then_some(v))

@@ -55,6 +55,9 @@ pub struct Tab {
     pub id: i32,
     #[serde(default)]
     pub url: Option<String>,
+    /// A private (Chromium: incognito) window's tab.
+    #[serde(default)]
+    pub incognito: bool,
     /// Firefox: the container / private cookie store of this tab.
     #[serde(default)]
     pub cookie_store_id: Option<String>,
