@@ -63,6 +63,7 @@ npm_ci() { # npm_ci <dir>: install <dir>/package.json's pins into <dir>/node_mod
 
 ensure_build_tools() {
   apt_install zip zip
+  apt_install advzip advancecomp
   apt_install gzip gzip
   ensure_rust
   ensure_wasm_bindgen
@@ -108,6 +109,8 @@ build() {
     cp "$GLUE/canary_switch.js" "$GLUE/canary_switch_bg.wasm" "$out/"
     rm -f "dist/canary-switch-$b-$v.zip"
     (cd "$out" && find . -type f | LC_ALL=C sort | zip -q -X -9 "../canary-switch-$b-$v.zip" -@)
+    # Recompress with zopfli: still a standard deflate zip, ~4% smaller than zip -9.
+    advzip -q -z -4 "dist/canary-switch-$b-$v.zip"
   done
   local raw gz
   raw=$(wc -c < "$GLUE/canary_switch_bg.wasm")

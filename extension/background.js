@@ -19,7 +19,10 @@ const when = (handler) => (...args) =>
 
 ext.tabs.onActivated.addListener(when((info) => core.on_tab_activated(info.tabId)));
 ext.tabs.onUpdated.addListener(
-  when((tabId, change) => (change.url || change.status === 'complete') && core.on_tab_updated(tabId)),
+  when(
+    (tabId, change) =>
+      (change.url || change.status === 'complete') && core.on_tab_updated(tabId, change.status === 'complete'),
+  ),
 );
 ext.tabs.onRemoved.addListener(when((tabId) => core.on_tab_removed(tabId)));
 ext.runtime.onMessage.addListener((message, sender, sendResponse) => {

@@ -1,6 +1,7 @@
-// Content script loader, on GitLab pages, after ext-compat.js and the core's glue
-// (canary_switch.js, defining `wasm_bindgen`). The message listener is registered at once, so
-// the session check can ask this page before the core is ready. All logic is in Rust
+// Content script loader, injected by the background into GitLab pages once they have loaded,
+// after ext-compat.js and the core's glue (canary_switch.js, defining `wasm_bindgen`). The
+// message listener is registered at once, so the session check can ask this page before the
+// core is ready. All logic is in Rust
 // (src/content.rs).
 {
   const ready = wasm_bindgen({ module_or_path: ext.runtime.getURL('canary_switch_bg.wasm') });

@@ -114,10 +114,51 @@ pub async fn on_tab_activated(tab_id: i32) {
 }
 
 /// `tabs.onUpdated` with a URL or load-status change. A new page starts with no detection
-/// until its content script reports.
+/// until its content script reports; once the page has loaded (`complete`), the content script
+/// is injected.
 #[wasm_bindgen]
-pub async fn on_tab_updated(tab_id: i32) {
-    on_tab_activated(tab_id).await;
+pub async fn on_tab_updated(tab_id: i32, complete: bool) {
+    let Ok(tab) = tabs::get(tab_id).await else {
+        return;
+    };
+    if complete {
+        inject_content_script(&tab).await;
+    }
+    refresh_action(tab).await;
+}
+
+thread_local! {
+    /// Tabs an injection is under way in (one at a time per tab, so two `complete` events
+    /// cannot both find the document without the core and inject it twice).
+    static INJECTING: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Injects the content script into a GitLab page after it has loaded. A declared content
+/// script would be injected while the page loads, and Chromium's set-up of its isolated world
+/// alone delays the page's `load` by tens of milliseconds; after `load` it costs the page
+/// nothing. `probe.js` says whether this document already has it (a same-document navigation).
+async fn inject_content_script(tab: &tabs::Tab) {
+    let (settings, _) = switch::settings().await;
+    let Some(url) = tab.url.as_deref() else {
+        return;
+    };
+    if crate::environment::environment_for_url(url, &settings.custom).is_err() {
+        return;
+    }
+    if INJECTING.with(|s| s.borrow().contains(&tab.id)) {
+        return;
+    }
+    INJECTING.with(|s| s.borrow_mut().push(tab.id));
+    let present = browser::inject(tab.id, &["probe.js"]).await;
+    if let Ok(Some(false)) = present {
+        if let Err(e) =
+            browser::inject(tab.id, &["ext-compat.js", "canary_switch.js", "content.js"]).await
+        {
+            // The tab navigated away or closed meanwhile: its next load injects again.
+            browser::console_debug(&e.0);
+        }
+    }
+    INJECTING.with(|s| s.borrow_mut().retain(|id| *id != tab.id));
 }
 
 /// `tabs.onRemoved`: forget the tab.

@@ -52,6 +52,9 @@ extern "C" {
     #[wasm_bindgen(catch, js_namespace = ["ext", "permissions"], js_name = remove)]
     fn permissions_remove(details: &JsValue) -> Result<Promise, JsValue>;
 
+    #[wasm_bindgen(catch, js_namespace = ["ext", "scripting"], js_name = executeScript)]
+    fn scripting_execute_script(details: &JsValue) -> Result<Promise, JsValue>;
+
     #[wasm_bindgen(catch, js_namespace = ["ext", "alarms"], js_name = create)]
     fn alarms_create(name: &str, info: &JsValue) -> Result<Promise, JsValue>;
     #[wasm_bindgen(catch, js_namespace = ["ext", "alarms"], js_name = clear)]
@@ -266,6 +269,37 @@ pub async fn request_host_access(origin: &str) -> Result<bool, BrowserError> {
         origins: vec![format!("{origin}/*")],
     })?;
     Ok(call(permissions_request(&details)).await?.as_bool() == Some(true))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InjectionTarget {
+    tab_id: i32,
+    frame_ids: [i32; 1],
+}
+
+#[derive(Serialize)]
+struct Injection<'a> {
+    target: InjectionTarget,
+    files: &'a [&'a str],
+}
+
+/// Runs extension files in the top frame of a tab, in order; the last file's value, when it
+/// is a boolean.
+pub async fn inject(tab_id: i32, files: &[&str]) -> Result<Option<bool>, BrowserError> {
+    let details = to_js(&Injection {
+        target: InjectionTarget {
+            tab_id,
+            frame_ids: [0],
+        },
+        files,
+    })?;
+    let results = call(scripting_execute_script(&details)).await?;
+    // [{result, frameId, …}]: read the one value by hand rather than through serde.
+    let first = Reflect::get_u32(&results, 0).map_err(BrowserError::from_js)?;
+    Ok(Reflect::get(&first, &JsValue::from_str("result"))
+        .ok()
+        .and_then(|r| r.as_bool()))
 }
 
 #[derive(Serialize)]
