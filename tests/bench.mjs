@@ -25,7 +25,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
-import { launch, waitUntil } from './lib/browsers.mjs';
+import { launch, waitUntil, chromiumArgs } from './lib/browsers.mjs';
 import { startStandin, standinBin, REPO_ROOT } from './lib/standin.mjs';
 import { openPopup, choose } from './lib/popup.mjs';
 import { startTrap } from './lib/trap.mjs';
@@ -421,31 +421,14 @@ async function launchPlain(standinPort) {
   const { chromium } = await import('playwright-core');
   const trap = await startTrap();
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'canary-switch-bench-plain-'));
-  const hostRules = `MAP *.gitlab.com 127.0.0.1:${standinPort}, MAP gitlab.com 127.0.0.1:${standinPort}, EXCLUDE localhost`;
-  // Same list as tests/lib/browsers.mjs launchChromium, minus --load-extension and
-  // --disable-extensions-except; compared with the other browser's command line below.
+  // The harness's flags without --load-extension / --disable-extensions-except; compared with
+  // the other browser's command line below.
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM_BIN,
     headless: true,
     ignoreHTTPSErrors: true,
     ignoreDefaultArgs: ['--disable-extensions'],
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--no-default-browser-check',
-      '--disable-dev-shm-usage',
-      '--disable-domain-reliability',
-      '--disable-client-side-phishing-detection',
-      '--no-pings',
-      '--ignore-certificate-errors',
-      `--host-resolver-rules=${hostRules}`,
-      `--proxy-server=http://127.0.0.1:${trap.port}`,
-      '--proxy-bypass-list=gitlab.com;*.gitlab.com',
-    ],
+    args: chromiumArgs(standinPort, trap.port),
   });
   return {
     context,

@@ -197,11 +197,40 @@ class PageHandle {
 // ---------------------------------------------------------------------------------------------
 // Chromium: playwright-core, persistent context (extensions need one), new headless mode.
 
+/**
+ * Chromium's flags for a run on loopback: no background networking, GitLab's hostnames mapped to
+ * the stand-in, everything else to the refusing trap proxy. Shared with the bench's browser
+ * without the extension, so that the two differ by the extension only.
+ */
+export function chromiumArgs(standinPort, trapPort) {
+  const hostRules = `MAP *.gitlab.com 127.0.0.1:${standinPort}, MAP gitlab.com 127.0.0.1:${standinPort}, EXCLUDE localhost`;
+  return [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+    '--no-default-browser-check',
+    '--disable-dev-shm-usage',
+    '--disable-domain-reliability',
+    '--disable-client-side-phishing-detection',
+    '--no-pings',
+    // No --disable-features here: Chromium keeps only the last one, and playwright's own
+    // (Translate, OptimizationHints, NetworkTimeServiceQuerying, HttpsUpgrades, ...) matters.
+    '--ignore-certificate-errors',
+    `--host-resolver-rules=${hostRules}`,
+    // Everything that is not GitLab (mapped above) nor loopback (bypassed implicitly) goes
+    // to the refusing trap proxy.
+    `--proxy-server=http://127.0.0.1:${trapPort}`,
+    '--proxy-bypass-list=gitlab.com;*.gitlab.com',
+  ];
+}
+
 async function launchChromium({ extensionDir, standinPort, headless = true, manifest, trap, helperPage }) {
   const { chromium } = await import('playwright-core');
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'canary-switch-chromium-'));
   const dir = path.resolve(extensionDir);
-  const hostRules = `MAP *.gitlab.com 127.0.0.1:${standinPort}, MAP gitlab.com 127.0.0.1:${standinPort}, EXCLUDE localhost`;
   let context;
   try {
     context = await chromium.launchPersistentContext(profile, {
@@ -212,29 +241,7 @@ async function launchChromium({ extensionDir, standinPort, headless = true, mani
       ignoreHTTPSErrors: true,
       // Playwright passes --disable-extensions by default; the extension is the point here.
       ignoreDefaultArgs: ['--disable-extensions'],
-      args: [
-        `--disable-extensions-except=${dir}`,
-        `--load-extension=${dir}`,
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--no-default-browser-check',
-        '--disable-dev-shm-usage',
-        '--disable-domain-reliability',
-        '--disable-client-side-phishing-detection',
-        '--no-pings',
-        // No --disable-features here: Chromium keeps only the last one, and playwright's own
-        // (Translate, OptimizationHints, NetworkTimeServiceQuerying, HttpsUpgrades, ...) matters.
-        '--ignore-certificate-errors',
-        `--host-resolver-rules=${hostRules}`,
-        // Everything that is not GitLab (mapped above) nor loopback (bypassed implicitly) goes
-        // to the refusing trap proxy.
-        `--proxy-server=http://127.0.0.1:${trap.port}`,
-        '--proxy-bypass-list=gitlab.com;*.gitlab.com',
-      ],
+      args: [`--disable-extensions-except=${dir}`, `--load-extension=${dir}`, ...chromiumArgs(standinPort, trap.port)],
     });
   } catch (err) {
     fs.rmSync(profile, { recursive: true, force: true });
