@@ -3,7 +3,7 @@
 //   chrome://extensions reports them through chrome.developerPrivate);
 // - the popup and the options page pass axe-core's WCAG 2 A and AA rules (contrast included) in
 //   the light and the dark theme;
-// - the switch works with the keyboard alone.
+// - the switch works with the keyboard alone, in the popup and through the toggle command.
 // Firefox's side of store readiness is `web-ext lint` (0 errors, 0 warnings) in ./build.sh test.
 
 import { describe, it } from 'node:test';
@@ -81,6 +81,38 @@ describe('quality: chromium', { skip: !realExtensionAvailable() && 'no dist/', t
     assert.deepEqual(entry.gitlab_canary, ['true']);
     assert.equal(entry.stage, 'canary');
     await popup.close();
+    await site.close();
+  });
+
+  it('the toggle command (Alt+Shift+N) flips the active tab between Next and Current, one reload each', async () => {
+    // Automation cannot press an extension shortcut; this calls the handler that the
+    // commands.onCommand listener forwards to, in the running service worker.
+    const url = 'https://staging.gitlab.com/quality/command';
+    // From Auto (no cookie): the toggle goes to Next first, then to Current.
+    await env.driver.clearBrowserCookies('gitlab_canary');
+    const site = env.track(await env.driver.openPage(url));
+    await site.adapter.raw.bringToFront();
+    const worker = env.driver.raw.context.serviceWorkers().find((w) => w.url().startsWith(env.driver.extensionBase));
+    assert.ok(worker, 'the extension service worker');
+    for (const [expected, stage] of [
+      ['true', 'canary'],
+      ['false', 'main'],
+    ]) {
+      const since = await env.standin.lastSeq();
+      await worker.evaluate(() => wasm_bindgen.on_command('toggle-stage'));
+      const entry = await env.standin.waitForLog((e) => e.host === 'staging.gitlab.com' && e.path === '/quality/command', {
+        since,
+        what: `the reload after toggling to ${stage}`,
+      });
+      assert.deepEqual(entry.gitlab_canary, [expected]);
+      assert.equal(entry.stage, stage);
+      const barrier = env.track(await env.driver.openPage('https://staging.gitlab.com/quality/command-barrier'));
+      await env.standin.waitForLog((e) => e.path === '/quality/command-barrier', { since, what: 'the barrier page' });
+      const log = await env.standin.log(since);
+      assert.equal(log.filter((e) => e.path === '/quality/command').length, 1, 'exactly one reload');
+      await barrier.close();
+      await site.adapter.raw.bringToFront();
+    }
     await site.close();
   });
 });
