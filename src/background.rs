@@ -14,6 +14,7 @@ use crate::explain::Share;
 use crate::messages::{share_key, tab_key, TabState, ToBackground, CHECK_KEY, WATCH_KEY};
 use crate::preference::{InForce, Preference};
 use crate::session::Check;
+use crate::settings::Settings;
 use crate::stage::{Detection, Signal, Stage};
 use crate::switch::{self, Target};
 use crate::watch::Watch;
@@ -33,10 +34,14 @@ async fn tab_state(tab: &tabs::Tab) -> Option<TabState> {
 
 /// Toolbar icon, title and badge for one tab, all derived from the cookies and stored state.
 pub async fn refresh_action(tab: tabs::Tab) {
-    let id = tab.id;
     let (settings, _) = switch::settings().await;
+    refresh_action_with(tab, &settings).await;
+}
+
+async fn refresh_action_with(tab: tabs::Tab, settings: &Settings) {
+    let id = tab.id;
     let state = tab_state(&tab).await;
-    let (icon, title, host) = match switch::target_for(tab, &settings).await {
+    let (icon, title, host) = match switch::target_for(tab, settings).await {
         Ok(target) => {
             let (icon, title) = describe(&target, state.as_ref().map(|s| &s.detection)).await;
             (icon, title, Some(target.env.host))
@@ -75,16 +80,6 @@ pub async fn refresh_action(tab: tabs::Tab) {
     let _ = set_badge(id, badge, color).await;
 }
 
-fn signal_label(s: Option<Signal>) -> &'static str {
-    match s {
-        Some(Signal::PerfBar) => "performance bar",
-        Some(Signal::PeekJson) => "peek results",
-        Some(Signal::Sidebar) => "sidebar",
-        Some(Signal::NextBadge) => "Next badge",
-        None => "no signal",
-    }
-}
-
 async fn describe(target: &Target, served: Option<&Detection>) -> (&'static str, String) {
     let host = target.env.host.as_str();
     let (icon, label) = match target.in_force().await {
@@ -99,7 +94,11 @@ async fn describe(target: &Target, served: Option<&Detection>) -> (&'static str,
         let pod = d.pod.as_deref().unwrap_or("?");
         title.push_str(&msg(
             "titleServed",
-            &[d.stage.as_str(), pod, signal_label(d.signal)],
+            &[
+                d.stage.as_str(),
+                pod,
+                d.signal.map_or("no signal", Signal::name),
+            ],
         ));
     }
     (icon, title)
@@ -121,10 +120,11 @@ pub async fn on_tab_updated(tab_id: i32, complete: bool) {
     let Ok(tab) = tabs::get(tab_id).await else {
         return;
     };
+    let (settings, _) = switch::settings().await;
     if complete {
-        inject_content_script(&tab).await;
+        inject_content_script(&tab, &settings).await;
     }
-    refresh_action(tab).await;
+    refresh_action_with(tab, &settings).await;
 }
 
 thread_local! {
@@ -137,8 +137,7 @@ thread_local! {
 /// script would be injected while the page loads, and Chromium's set-up of its isolated world
 /// alone delays the page's `load` by tens of milliseconds; after `load` it costs the page
 /// nothing. `probe.js` says whether this document already has it (a same-document navigation).
-async fn inject_content_script(tab: &tabs::Tab) {
-    let (settings, _) = switch::settings().await;
+async fn inject_content_script(tab: &tabs::Tab, settings: &Settings) {
     let Some(url) = tab.url.as_deref() else {
         return;
     };
@@ -207,7 +206,7 @@ pub async fn on_content_message(tab_id: i32, message: JsValue) {
     if matches!(target.in_force().await, Ok(InForce::Auto)) {
         record_share(&target, &state.detection, &url).await;
     }
-    refresh_action(tab).await;
+    refresh_action_with(tab, &settings).await;
     // A page load may be what a check stopped with its worker was waiting for.
     crate::checker::resume().await;
 }

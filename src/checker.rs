@@ -363,26 +363,6 @@ pub async fn on_alarm(name: String) {
     }
 }
 
-async fn whoami_from_background(host: &str) -> Identity {
-    #[derive(serde::Deserialize)]
-    struct ApiUser {
-        id: u64,
-        username: String,
-    }
-    match browser::fetch_json(&format!("https://{host}/api/v4/user"), 15_000).await {
-        Ok((200, body)) => match from_js::<ApiUser>(body) {
-            Ok(u) => Identity::SignedIn {
-                id: u.id,
-                username: u.username,
-            },
-            Err(e) => Identity::Unreachable { detail: e.0 },
-        },
-        Ok((401, _)) => Identity::SignedOut,
-        Ok((status, _)) => Identity::Status { status },
-        Err(e) => Identity::Unreachable { detail: e.0 },
-    }
-}
-
 /// Takes one sample per watched host; announces the first loss; stops at the limit.
 async fn sample_watch() {
     let Some(mut w) = Area::Local.read::<Watch>(WATCH_KEY).await.ok().flatten() else {
@@ -401,7 +381,7 @@ async fn sample_watch() {
     }
     let mut lost: Option<Sample> = None;
     for host in w.hosts.clone() {
-        let identity = whoami_from_background(&host).await;
+        let identity = switch::identity_at(&format!("https://{host}/api/v4/user"), 15_000).await;
         let sample = Sample {
             at_ms: now_ms(),
             host,

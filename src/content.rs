@@ -14,8 +14,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Document, Element, MutationObserver, MutationObserverInit};
 
-use crate::browser::{self, call, from_js, to_js, BrowserError};
-use crate::messages::{Identity, ToBackground, WhoAmIReply};
+use crate::browser::{self, call, fetch_json, from_js, to_js};
+use crate::messages::{ToBackground, WhoAmIReply};
 use crate::stage::{
     detect, Detection, PageSignals, PeekResults, PerfBar, PerfBarHost, SidebarFlags,
 };
@@ -31,18 +31,8 @@ const USER_CONTENT: &str = "main, #content-body, .md, .content-wrapper, .note-bo
 extern "C" {
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(cb: &js_sys::Function, ms: i32) -> JsValue;
-    #[wasm_bindgen(catch, js_name = fetch)]
-    fn fetch(url: &str, init: &JsValue) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(js_namespace = AbortSignal, js_name = timeout)]
-    fn abort_timeout(ms: u32) -> JsValue;
     #[wasm_bindgen(catch, js_namespace = ["ext", "runtime"], js_name = sendMessage)]
     fn send_message(msg: &JsValue) -> Result<Promise, JsValue>;
-
-    type Response;
-    #[wasm_bindgen(method, getter)]
-    fn status(this: &Response) -> u16;
-    #[wasm_bindgen(method, catch)]
-    fn json(this: &Response) -> Result<Promise, JsValue>;
 }
 
 thread_local! {
@@ -117,23 +107,6 @@ async fn wait_for_host(peek: &Element) -> Option<Element> {
     perf_host(peek)
 }
 
-#[derive(serde::Serialize)]
-struct FetchInit {
-    credentials: &'static str,
-    cache: &'static str,
-}
-
-/// `fetch` from the page's origin with its cookies, a timeout, no cache.
-async fn get(url: &str) -> Result<Response, BrowserError> {
-    let init = to_js(&FetchInit {
-        credentials: "include",
-        cache: "no-store",
-    })?;
-    js_sys::Reflect::set(&init, &"signal".into(), &abort_timeout(FETCH_TIMEOUT_MS))
-        .map_err(BrowserError::from_js)?;
-    Ok(call(fetch(url, &init)).await?.unchecked_into())
-}
-
 /// The peek results' `host`, when the bar itself did not render.
 async fn fetch_peek(peek: &Element) -> Option<crate::stage::PeekHost> {
     let url = peek.get_attribute("data-peek-url")?;
@@ -143,12 +116,10 @@ async fn fetch_peek(peek: &Element) -> Option<crate::stage::PeekHost> {
         return None;
     }
     let id: String = js_sys::encode_uri_component(&id).into();
-    let resp = get(&format!("{url}?request_id={id}")).await.ok()?;
-    if resp.status() != 200 {
-        return None;
+    match fetch_json(&format!("{url}?request_id={id}"), FETCH_TIMEOUT_MS).await {
+        Ok((200, body)) => from_js::<PeekResults>(body).ok()?.host,
+        _ => None,
     }
-    let body = call(resp.json()).await.ok()?;
-    from_js::<PeekResults>(body).ok()?.host
 }
 
 /// Reads every signal of the page (waiting for the perf bar if it is on) and detects.
@@ -203,43 +174,11 @@ pub async fn content_main() {
     }
 }
 
-#[derive(serde::Deserialize)]
-struct ApiUser {
-    id: u64,
-    username: String,
-}
-
-/// `GET /api/v4/user` from the page's origin.
-async fn identity() -> Identity {
-    let resp = match get("/api/v4/user").await {
-        Ok(r) => r,
-        Err(BrowserError(detail)) => return Identity::Unreachable { detail },
-    };
-    match resp.status() {
-        200 => {
-            let user = match call(resp.json()).await {
-                Ok(body) => from_js::<ApiUser>(body).ok(),
-                Err(_) => None,
-            };
-            match user {
-                Some(u) => Identity::SignedIn {
-                    id: u.id,
-                    username: u.username,
-                },
-                None => Identity::Unreachable {
-                    detail: "unreadable /api/v4/user answer".into(),
-                },
-            }
-        }
-        401 => Identity::SignedOut,
-        status => Identity::Status { status },
-    }
-}
-
 /// Answers the background's `whoAmI`: identity and this page's detection.
 #[wasm_bindgen]
 pub async fn content_who_am_i() -> JsValue {
-    let identity = identity().await;
+    // `GET /api/v4/user` from the page's origin, with its cookies.
+    let identity = crate::switch::identity_at("/api/v4/user", FETCH_TIMEOUT_MS).await;
     let detection = match LAST.with(|l| l.borrow().clone()) {
         Some(d) => d,
         None => match document() {

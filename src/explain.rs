@@ -39,13 +39,7 @@ pub enum Explanation {
 }
 
 fn signal_name(s: Option<Signal>) -> &'static str {
-    match s {
-        Some(Signal::PerfBar) => "performance bar",
-        Some(Signal::PeekJson) => "peek results",
-        Some(Signal::Sidebar) => "sidebar",
-        Some(Signal::NextBadge) => "Next badge",
-        None => "none",
-    }
+    s.map_or("none", Signal::name)
 }
 
 impl Explanation {

@@ -72,6 +72,30 @@ pub enum Identity {
     Unreachable { detail: String },
 }
 
+/// The user `GET /api/v4/user` names (other fields ignored).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ApiUser {
+    pub id: u64,
+    pub username: String,
+}
+
+impl Identity {
+    /// What `GET /api/v4/user` answered: its status and, for a 200, the user its body named.
+    pub fn from_api(status: u16, user: Option<ApiUser>) -> Identity {
+        match (status, user) {
+            (200, Some(u)) => Identity::SignedIn {
+                id: u.id,
+                username: u.username,
+            },
+            (200, None) => Identity::Unreachable {
+                detail: "unreadable /api/v4/user answer".into(),
+            },
+            (401, _) => Identity::SignedOut,
+            (status, _) => Identity::Status { status },
+        }
+    }
+}
+
 /// The content script's answer to [`ToContent::WhoAmI`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -139,6 +163,33 @@ mod tests {
             Command::CancelCheck
         );
         assert!(serde_json::from_str::<Command>(r#"{"startCheck":{"tabId":"x"}}"#).is_err());
+    }
+
+    #[test]
+    fn api_answers_map_to_identities() {
+        let qa = ApiUser {
+            id: 101,
+            username: "qa-user".into(),
+        };
+        assert_eq!(
+            Identity::from_api(200, Some(qa)),
+            Identity::SignedIn {
+                id: 101,
+                username: "qa-user".into()
+            }
+        );
+        assert!(matches!(
+            Identity::from_api(200, None),
+            Identity::Unreachable { .. }
+        ));
+        assert_eq!(Identity::from_api(401, None), Identity::SignedOut);
+        assert_eq!(
+            Identity::from_api(502, None),
+            Identity::Status { status: 502 }
+        );
+        let u: ApiUser =
+            serde_json::from_str(r#"{"id":7,"username":"x","name":"X","state":"active"}"#).unwrap();
+        assert_eq!(u.id, 7);
     }
 
     #[test]

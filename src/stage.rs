@@ -50,6 +50,18 @@ pub enum Signal {
     NextBadge,
 }
 
+impl Signal {
+    /// How the signal is named in sentences and tooltips.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::PerfBar => "performance bar",
+            Signal::PeekJson => "peek results",
+            Signal::Sidebar => "sidebar",
+            Signal::NextBadge => "Next badge",
+        }
+    }
+}
+
 /// A pod (or host) name, classified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pod {

@@ -7,6 +7,7 @@ use crate::browser::tabs::{self, Tab};
 use crate::browser::{self, has_host_access, now_secs, Area, BrowserError};
 use crate::environment::{environment_for_url, Environment};
 use crate::errors::UserError;
+use crate::messages::Identity;
 use crate::preference::{in_force, plan, realised, Change, InForce, Preference, Scope};
 use crate::settings::{Settings, SETTINGS_KEY};
 
@@ -98,6 +99,14 @@ impl Target {
 
 fn refused(BrowserError(detail): BrowserError) -> UserError {
     UserError::CookieRefused { detail }
+}
+
+/// Who `GET url` (an `/api/v4/user`) says is signed in, asked with the browser's cookies.
+pub async fn identity_at(url: &str, timeout_ms: u32) -> Identity {
+    match browser::fetch_json(url, timeout_ms).await {
+        Ok((status, body)) => Identity::from_api(status, browser::from_js(body).ok()),
+        Err(BrowserError(detail)) => Identity::Unreachable { detail },
+    }
 }
 
 /// One sentence for the user.

@@ -369,7 +369,8 @@ struct FetchInit {
     cache: &'static str,
 }
 
-/// `GET url` with the browser's cookies, no cache and a timeout; the status and JSON body.
+/// `GET url` with the browser's cookies, no cache and a timeout: the status, and the JSON body of
+/// a 200 (null otherwise).
 pub async fn fetch_json(url: &str, timeout_ms: u32) -> Result<(u16, JsValue), BrowserError> {
     let init = to_js(&FetchInit {
         credentials: "include",
@@ -383,8 +384,11 @@ pub async fn fetch_json(url: &str, timeout_ms: u32) -> Result<(u16, JsValue), Br
         .and_then(|s| s.as_f64())
         .unwrap_or(0.0) as u16;
     let json = Reflect::get(&resp, &"json".into()).map_err(BrowserError::from_js)?;
+    // A body that is not JSON reads as null: callers judge the shape, not the parse.
     let body = match json.dyn_ref::<js_sys::Function>() {
-        Some(f) if status == 200 => call(f.call0(&resp).map(Promise::from)).await?,
+        Some(f) if status == 200 => call(f.call0(&resp).map(Promise::from))
+            .await
+            .unwrap_or(JsValue::NULL),
         _ => JsValue::NULL,
     };
     Ok((status, body))
