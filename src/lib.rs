@@ -24,6 +24,8 @@ mod checker;
 #[cfg(target_arch = "wasm32")]
 mod content;
 #[cfg(target_arch = "wasm32")]
+mod dom;
+#[cfg(target_arch = "wasm32")]
 mod options;
 #[cfg(target_arch = "wasm32")]
 mod popup;

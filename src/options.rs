@@ -13,6 +13,7 @@ use wasm_bindgen_futures::spawn_local;
 use web_sys::{Document, Element, HtmlInputElement};
 
 use crate::browser::{self, msg, remove_host_access, request_host_access, Area};
+use crate::dom;
 use crate::environment::{CustomEnvironment, Kind};
 use crate::explain::LinkTemplates;
 use crate::settings::{Invalid, LinkOverride, Settings, SETTINGS_KEY};
@@ -35,10 +36,7 @@ fn link_hosts(s: &Settings) -> Vec<(String, Kind)> {
 
 impl Options {
     fn el(&self, testid: &str) -> Option<Element> {
-        self.doc
-            .query_selector(&format!("[data-testid=\"{testid}\"]"))
-            .ok()
-            .flatten()
+        dom::by_testid(&self.doc, testid)
     }
 
     fn input(&self, testid: &str) -> Option<HtmlInputElement> {
@@ -143,7 +141,7 @@ impl Options {
             button.set_text_content(Some(&msg("optionsRemove", &[])));
             let o = self.clone();
             let host = c.host.clone();
-            on(&button, "click", move |_| {
+            dom::on(&button, "click", move |_| {
                 let o = o.clone();
                 let host = host.clone();
                 spawn_local(async move { o.remove_custom(&host).await });
@@ -251,9 +249,7 @@ impl Options {
     }
 
     fn body_attr(&self, name: &str, value: &str) {
-        if let Some(b) = self.doc.body() {
-            let _ = b.set_attribute(name, value);
-        }
+        dom::set_body_attr(&self.doc, name, value);
     }
 
     async fn add_custom(self: Rc<Self>) {
@@ -319,20 +315,13 @@ impl Options {
     }
 }
 
-fn on(el: &Element, event: &str, f: impl Fn(web_sys::Event) + 'static) {
-    let cb = Closure::<dyn Fn(web_sys::Event)>::new(f);
-    let _ = el.add_event_listener_with_callback(event, cb.as_ref().unchecked_ref());
-    // The page lives as long as its listeners: they are never removed.
-    cb.forget();
-}
-
 /// Entry point, called by `options.js` once the wasm module is ready.
 #[wasm_bindgen]
 pub async fn options_main() {
     let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
         return;
     };
-    crate::popup::localise(&doc);
+    dom::localise(&doc);
     let (settings, storage_error) = switch::settings().await;
     let o = Rc::new(Options {
         doc,
@@ -344,14 +333,14 @@ pub async fn options_main() {
     }
     if let Some(form) = o.el("options-form") {
         let opts = o.clone();
-        on(&form, "submit", move |ev| {
+        dom::on(&form, "submit", move |ev| {
             ev.prevent_default();
             spawn_local(opts.clone().submit());
         });
     }
     if let Some(add) = o.el("custom-add") {
         let opts = o.clone();
-        on(&add, "click", move |_| {
+        dom::on(&add, "click", move |_| {
             spawn_local(opts.clone().add_custom())
         });
     }

@@ -14,6 +14,7 @@ use wasm_bindgen_futures::spawn_local;
 use web_sys::{Document, Element, HtmlButtonElement, HtmlInputElement};
 
 use crate::browser::{self, msg, request_host_access, tabs, Area};
+use crate::dom;
 use crate::environment::path_of;
 use crate::errors::UserError;
 use crate::explain::{explain, fill, Share};
@@ -59,10 +60,7 @@ fn document() -> Option<Document> {
 
 impl Popup {
     fn el(&self, testid: &str) -> Option<Element> {
-        self.doc
-            .query_selector(&format!("[data-testid=\"{testid}\"]"))
-            .ok()
-            .flatten()
+        dom::by_testid(&self.doc, testid)
     }
 
     fn set_text(&self, testid: &str, text: &str) {
@@ -72,9 +70,7 @@ impl Popup {
     }
 
     fn body_attr(&self, name: &str, value: &str) {
-        if let Some(b) = self.doc.body() {
-            let _ = b.set_attribute(name, value);
-        }
+        dom::set_body_attr(&self.doc, name, value);
     }
 
     fn show_error(&self, e: Option<&UserError>) {
@@ -471,20 +467,6 @@ fn age(at_ms: f64) -> String {
     }
 }
 
-/// Replaces the text of every `[data-i18n]` element with its localised message.
-pub(crate) fn localise(doc: &Document) {
-    let Ok(nodes) = doc.query_selector_all("[data-i18n]") else {
-        return;
-    };
-    for i in 0..nodes.length() {
-        if let Some(el) = nodes.item(i).and_then(|n| n.dyn_into::<Element>().ok()) {
-            if let Some(key) = el.get_attribute("data-i18n") {
-                el.set_text_content(Some(&msg(&key, &[])));
-            }
-        }
-    }
-}
-
 /// `?tab=<id>` from the popup's own URL.
 fn tab_param(doc: &Document) -> Option<i32> {
     let search = doc.location()?.search().ok()?;
@@ -495,18 +477,11 @@ fn tab_param(doc: &Document) -> Option<i32> {
         .and_then(|v| v.parse().ok())
 }
 
-fn on_click(el: &Element, f: impl Fn() + 'static) {
-    let cb = Closure::<dyn Fn()>::new(f);
-    let _ = el.add_event_listener_with_callback("click", cb.as_ref().unchecked_ref());
-    // The popup lives as long as its page: the listener is never removed.
-    cb.forget();
-}
-
 /// Entry point, called by `popup.js` once the wasm module is ready.
 #[wasm_bindgen]
 pub async fn popup_main() {
     let Some(doc) = document() else { return };
-    localise(&doc);
+    dom::localise(&doc);
     let (settings, storage_error) = switch::settings().await;
     let tab_id = match tab_param(&doc) {
         Some(id) => Some(id),
@@ -546,7 +521,8 @@ pub async fn popup_main() {
         i.set_checked(settings.scope == Scope::ThisEnvironment);
         let s = settings.clone();
         let input = i.clone();
-        let cb = Closure::<dyn Fn()>::new(move || {
+        let target: Element = i.clone().into();
+        dom::on(&target, "change", move |_| {
             let mut s = s.clone();
             s.scope = if input.checked() {
                 Scope::ThisEnvironment
@@ -559,8 +535,6 @@ pub async fn popup_main() {
                 }
             });
         });
-        let _ = i.add_event_listener_with_callback("change", cb.as_ref().unchecked_ref());
-        cb.forget();
     }
     popup.enable_controls(popup.target.is_some());
     popup.show_error(error.as_ref());
@@ -571,12 +545,12 @@ pub async fn popup_main() {
     ] {
         if let Some(el) = popup.el(id) {
             let p = popup.clone();
-            on_click(&el, move || spawn_local(p.clone().choose(pref)));
+            dom::on(&el, "click", move |_| spawn_local(p.clone().choose(pref)));
         }
     }
     if let Some(el) = popup.el("grant-access") {
         let p = popup.clone();
-        on_click(&el, move || {
+        dom::on(&el, "click", move |_| {
             let p = p.clone();
             spawn_local(async move {
                 let Some(t) = &p.target else { return };
@@ -589,7 +563,7 @@ pub async fn popup_main() {
     }
     if let Some(el) = popup.el("share-reset") {
         let p = popup.clone();
-        on_click(&el, move || {
+        dom::on(&el, "click", move |_| {
             let p = p.clone();
             spawn_local(async move {
                 let Some(t) = &p.target else { return };
@@ -619,7 +593,7 @@ pub async fn popup_main() {
     for (id, make) in clicks {
         if let Some(el) = popup.el(id) {
             let p = popup.clone();
-            on_click(&el, move || {
+            dom::on(&el, "click", move |_| {
                 let p = p.clone();
                 let cmd = make(&p);
                 spawn_local(async move { p.run(cmd).await });
@@ -632,7 +606,7 @@ pub async fn popup_main() {
     ] {
         if let Some(el) = popup.el(button) {
             let p = popup.clone();
-            on_click(&el, move || {
+            dom::on(&el, "click", move |_| {
                 let text = p
                     .el(source)
                     .and_then(|e| e.text_content())
