@@ -11,6 +11,7 @@ use www::{Command, Options, Server};
 
 struct TestServer {
     port: u16,
+    scheme: &'static str,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -26,14 +27,20 @@ impl Drop for TestServer {
     }
 }
 
+/// A plain-HTTP server with the given extra flags.
 fn start(extra: &[&str]) -> TestServer {
     let mut args = vec!["--port", "0", "--http", "--quiet"];
     args.extend_from_slice(extra);
-    let opts = match Options::parse(args) {
+    launch(&args)
+}
+
+/// A server with exactly these flags, in a thread of its own; stopped when dropped.
+fn launch(args: &[&str]) -> TestServer {
+    let opts = match Options::parse(args.iter().copied()) {
         Ok(Command::Run(o)) => o,
         other => panic!("options: {other:?}"),
     };
-    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -42,7 +49,9 @@ fn start(extra: &[&str]) -> TestServer {
             .expect("runtime");
         rt.block_on(async move {
             let server = Server::bind(opts).await.expect("bind");
-            port_tx.send(server.local_addr().port()).expect("send port");
+            started_tx
+                .send((server.local_addr().port(), server.scheme()))
+                .expect("send port");
             server
                 .run(async {
                     let _ = stop_rx.await;
@@ -50,9 +59,10 @@ fn start(extra: &[&str]) -> TestServer {
                 .await;
         });
     });
-    let port = port_rx.recv().expect("server started");
+    let (port, scheme) = started_rx.recv().expect("server started");
     TestServer {
         port,
+        scheme,
         stop: Some(stop_tx),
         thread: Some(thread),
     }
@@ -818,34 +828,9 @@ fn https_with_the_self_signed_certificate() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let pem = dir.join("cert.pem");
     let pem_arg = pem.to_string_lossy().into_owned();
-    let opts = match Options::parse(["--port", "0", "--quiet", "--cert-out", &pem_arg]) {
-        Ok(Command::Run(o)) => o,
-        other => panic!("options: {other:?}"),
-    };
     // `start` adds --http; this one runs the TLS listener.
-    let (port_tx, port_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let server = Server::bind(opts).await.expect("bind");
-            assert_eq!(server.scheme(), "https");
-            port_tx.send(server.local_addr().port()).expect("send port");
-            server
-                .run(async {
-                    let _ = stop_rx.await;
-                })
-                .await;
-        });
-    });
-    let s = TestServer {
-        port: port_rx.recv().expect("started"),
-        stop: Some(stop_tx),
-        thread: Some(thread),
-    };
+    let s = launch(&["--port", "0", "--quiet", "--cert-out", &pem_arg]);
+    assert_eq!(s.scheme, "https");
 
     let cert = CertificateDer::from_pem_file(&pem).expect("PEM certificate");
     let _ = std::fs::remove_dir_all(&dir);
