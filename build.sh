@@ -12,6 +12,8 @@ cd "$(dirname "$0")"
 ROOT=$PWD
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 WASM_IN=$TARGET_DIR/wasm32-unknown-unknown/release/canary_switch.wasm
+# The content script's own wasm: the same crate with `--features content-script` only.
+WASM_CONTENT_IN=$TARGET_DIR/wasm32-unknown-unknown/release/canary_switch_content.wasm
 GLUE=$TARGET_DIR/glue
 export PATH="$HOME/.cargo/bin:$PATH"
 
@@ -78,23 +80,33 @@ ensure_browsers() {
 # ---------------------------------------------------------------- build
 version() { awk -F'"' '/^version = / { print $2; exit }' Cargo.toml; }
 
+# bindgen_opt <module.wasm> <name>: wasm-bindgen's classic-script glue <name>.js and the
+# size-optimised <name>_bg.wasm, into $GLUE.tmp.
+bindgen_opt() {
+  wasm-bindgen --target no-modules --no-typescript --out-name "$2" --out-dir "$GLUE.tmp" "$1"
+  # Feature flags: binaryen must accept what rustc emits for wasm32 (reference types, bulk
+  # memory...). Debian's binaryen 108 breaks such modules at run time; the npm one is current.
+  tools/node_modules/.bin/wasm-opt -Oz --converge --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-reference-types --enable-mutable-globals --enable-multivalue \
+    "$GLUE.tmp/$2_bg.wasm" -o "$GLUE.tmp/$2_bg.opt.wasm"
+  mv "$GLUE.tmp/$2_bg.opt.wasm" "$GLUE.tmp/$2_bg.wasm"
+}
+
 build() {
   ensure_build_tools
   local v; v=$(version)
-  log "cargo build (wasm32, release)"
+  log "cargo build (wasm32, release): content script, then the rest"
+  # Both builds put their module at the same path; the content one is copied aside (mtime kept).
+  cargo build --lib --release --target wasm32-unknown-unknown --quiet --no-default-features --features content-script
+  cp -p "$WASM_IN" "$WASM_CONTENT_IN"
   cargo build --lib --release --target wasm32-unknown-unknown --quiet
-  # Redo when the wasm or this script (its wasm-bindgen/wasm-opt flags) changed.
+  # Redo when a wasm or this script (its wasm-bindgen/wasm-opt flags) changed.
   if [ ! -f "$GLUE/canary_switch_bg.wasm" ] || [ "$WASM_IN" -nt "$GLUE/canary_switch_bg.wasm" ] \
-    || [ build.sh -nt "$GLUE/canary_switch_bg.wasm" ]; then
+    || [ "$WASM_CONTENT_IN" -nt "$GLUE/canary_switch_bg.wasm" ] || [ build.sh -nt "$GLUE/canary_switch_bg.wasm" ]; then
     log "wasm-bindgen + wasm-opt -Oz"
     rm -rf "$GLUE.tmp" && mkdir -p "$GLUE.tmp"
-    wasm-bindgen --target no-modules --no-typescript --out-dir "$GLUE.tmp" "$WASM_IN"
-    # Feature flags: binaryen must accept what rustc emits for wasm32 (reference types, bulk
-    # memory...). Debian's binaryen 108 breaks such modules at run time; the npm one is current.
-    tools/node_modules/.bin/wasm-opt -Oz --converge --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int \
-      --enable-sign-ext --enable-reference-types --enable-mutable-globals --enable-multivalue \
-      "$GLUE.tmp/canary_switch_bg.wasm" -o "$GLUE.tmp/canary_switch_bg.opt.wasm"
-    mv "$GLUE.tmp/canary_switch_bg.opt.wasm" "$GLUE.tmp/canary_switch_bg.wasm"
+    bindgen_opt "$WASM_CONTENT_IN" canary_switch_content
+    bindgen_opt "$WASM_IN" canary_switch
     rm -rf "$GLUE" && mv "$GLUE.tmp" "$GLUE"
   fi
   local b out
@@ -106,16 +118,17 @@ build() {
     (cd extension && tar cf - --exclude=manifest.base.json --exclude=chromium --exclude=firefox .) | (cd "$out" && tar xf -)
     cp "extension/$src/ext-compat.js" "$out/ext-compat.js"
     node tools/manifest.mjs "$src" "$v" "$out/manifest.json"
-    cp "$GLUE/canary_switch.js" "$GLUE/canary_switch_bg.wasm" "$out/"
+    cp "$GLUE"/canary_switch{,_content}.js "$GLUE"/canary_switch{,_content}_bg.wasm "$out/"
     rm -f "dist/canary-switch-$b-$v.zip"
     (cd "$out" && find . -type f | LC_ALL=C sort | zip -q -X -9 "../canary-switch-$b-$v.zip" -@)
     # Recompress with zopfli: still a standard deflate zip, ~4% smaller than zip -9.
     advzip -q -z -4 "dist/canary-switch-$b-$v.zip"
   done
-  local raw gz
-  raw=$(wc -c < "$GLUE/canary_switch_bg.wasm")
-  gz=$(gzip -9 -c "$GLUE/canary_switch_bg.wasm" | wc -c)
-  printf 'wasm: %d bytes raw, %d bytes gzip -9\n' "$raw" "$gz"
+  local w
+  for w in canary_switch canary_switch_content; do
+    printf '%s_bg.wasm: %d bytes raw, %d bytes gzip -9\n' "$w" "$(wc -c < "$GLUE/${w}_bg.wasm")" \
+      "$(gzip -9 -c "$GLUE/${w}_bg.wasm" | wc -c)"
+  done
   for b in chrome firefox; do
     printf 'dist/canary-switch-%s-%s.zip: %d bytes\n' "$b" "$v" "$(wc -c < "dist/canary-switch-$b-$v.zip")"
   done
@@ -131,8 +144,9 @@ run_tests() {
   cargo fmt --all --check
   log "cargo clippy (host, all targets)"
   cargo clippy --workspace --all-targets --quiet -- -D warnings
-  log "cargo clippy (wasm32 glue)"
+  log "cargo clippy (wasm32 glue: extension, content script)"
   cargo clippy --lib --target wasm32-unknown-unknown --quiet -- -D warnings
+  cargo clippy --lib --target wasm32-unknown-unknown --quiet --no-default-features --features content-script -- -D warnings
   log "cargo test --workspace"
   cargo test --workspace --quiet
   build

@@ -11,11 +11,11 @@ use crate::browser::{self, from_js, msg, set_badge, set_icon, set_title, tabs, A
 use crate::environment::path_of;
 use crate::errors::UserError;
 use crate::explain::Share;
-use crate::messages::{share_key, tab_key, TabState, ToBackground, CHECK_KEY, WATCH_KEY};
+use crate::messages::{share_key, tab_key, PageReport, TabState, CHECK_KEY, WATCH_KEY};
 use crate::preference::{InForce, Preference};
 use crate::session::Check;
 use crate::settings::Settings;
-use crate::stage::{Detection, Signal, Stage};
+use crate::stage::{detect, Detection, PeekHost, SidebarFlags, Signal, Stage};
 use crate::switch::{self, Target};
 use crate::watch::Watch;
 
@@ -104,26 +104,32 @@ async fn describe(target: &Target, served: Option<&Detection>) -> (&'static str,
     (icon, title)
 }
 
-/// `tabs.onActivated`.
+/// `tabs.onActivated`. A tab still loading is left alone: its `complete` refreshes it, and
+/// work now would compete with the page's load.
 #[wasm_bindgen]
 pub async fn on_tab_activated(tab_id: i32) {
     if let Ok(tab) = tabs::get(tab_id).await {
-        refresh_action(tab).await;
+        if tab.status.as_deref() != Some("loading") {
+            refresh_action(tab).await;
+        }
     }
 }
 
-/// `tabs.onUpdated` with a URL or load-status change. A new page starts with no detection
-/// until its content script reports; once the page has loaded (`complete`), the content script
-/// is injected.
+/// `tabs.onUpdated` with a URL or load-status change. While a new page loads the tab only loses
+/// its detection badge (one call, nothing read): every storage, cookie and icon call waits for
+/// `complete`, so the extension costs the loading page nothing. Once the page has loaded, the
+/// content script is injected and icon, title and badge are derived afresh.
 #[wasm_bindgen]
 pub async fn on_tab_updated(tab_id: i32, complete: bool) {
+    if !complete {
+        let _ = set_badge(tab_id, "", CURRENT_INDIGO).await;
+        return;
+    }
     let Ok(tab) = tabs::get(tab_id).await else {
         return;
     };
     let (settings, _) = switch::settings().await;
-    if complete {
-        inject_content_script(&tab, &settings).await;
-    }
+    inject_content_script(&tab, &settings).await;
     refresh_action_with(tab, &settings).await;
 }
 
@@ -150,8 +156,11 @@ async fn inject_content_script(tab: &tabs::Tab, settings: &Settings) {
     INJECTING.with(|s| s.borrow_mut().push(tab.id));
     let present = browser::inject(tab.id, &["probe.js"]).await;
     if let Ok(Some(false)) = present {
-        if let Err(e) =
-            browser::inject(tab.id, &["ext-compat.js", "canary_switch.js", "content.js"]).await
+        if let Err(e) = browser::inject(
+            tab.id,
+            &["ext-compat.js", "canary_switch_content.js", "content.js"],
+        )
+        .await
         {
             // The tab navigated away or closed meanwhile: its next load injects again.
             browser::console_debug(&e.0);
@@ -181,10 +190,25 @@ pub async fn refresh_all() {
     }
 }
 
-/// `runtime.onMessage` from a content script in the top frame of `tab_id`.
+/// The detection a content script's `page` report gives ([`PageReport`]): its fields checked,
+/// the page's peek host and sidebar JSON each read on its own (a malformed one is absent).
+pub fn detection_from(page: &JsValue) -> Option<Detection> {
+    let report: PageReport = from_js(page.clone()).ok()?;
+    let json = |key: &str| {
+        js_sys::Reflect::get(page, &JsValue::from_str(key))
+            .ok()
+            .filter(JsValue::is_object)
+    };
+    let peek = json("peek").and_then(|v| from_js::<PeekHost>(v).ok());
+    let sidebar = json("sidebar").and_then(|v| from_js::<SidebarFlags>(v).ok());
+    Some(detect(&report.signals(peek, sidebar), js_sys::Date::now()))
+}
+
+/// `runtime.onMessage` from a content script in the top frame of `tab_id`: `{page}`.
 #[wasm_bindgen]
 pub async fn on_content_message(tab_id: i32, message: JsValue) {
-    let Ok(ToBackground::Detected { detection, .. }) = from_js::<ToBackground>(message) else {
+    let page = js_sys::Reflect::get(&message, &JsValue::from_str("page")).unwrap_or_default();
+    let Some(detection) = detection_from(&page) else {
         return;
     };
     // The URL comes from the browser's tab, not from the page's message.

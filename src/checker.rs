@@ -14,8 +14,8 @@ use crate::browser::{self, from_js, tabs, to_js, Area, BrowserError};
 use crate::environment::domain_matches;
 use crate::errors::UserError;
 use crate::messages::{
-    Command, CommandReply, Identity, ToContent, WhoAmIReply, CANCEL_KEY, CHECK_KEY, HISTORY_KEY,
-    WATCH_KEY,
+    ApiUser, Command, CommandReply, Identity, ToContent, UserReport, CANCEL_KEY, CHECK_KEY,
+    HISTORY_KEY, WATCH_KEY,
 };
 use crate::preference::{under_domain, Scope};
 use crate::report;
@@ -279,12 +279,21 @@ async fn probe(target: &Target) -> Result<Observation, String> {
     for _ in 0..40 {
         match tabs::send(target.tab.id, &msg).await {
             Ok(v) if !v.is_null() && !v.is_undefined() => {
-                let reply: WhoAmIReply = from_js(v).map_err(|e| e.0)?;
+                // `{page, user}` (src/content.rs): checked here, field by field.
+                let field = |key: &str| js_sys::Reflect::get(&v, &JsValue::from_str(key));
+                let page = field("page").unwrap_or_default();
+                let user = field("user").unwrap_or_default();
+                let identity = match from_js::<UserReport>(user.clone()) {
+                    Ok(report) => report.identity(from_js::<ApiUser>(user).ok()),
+                    Err(_) => Identity::Unreachable {
+                        detail: "unreadable answer from the page".into(),
+                    },
+                };
                 let session = session_cookie(target).await;
                 return Ok(Observation {
                     at_ms: now_ms(),
-                    identity: reply.identity,
-                    detection: Some(reply.detection),
+                    identity,
+                    detection: crate::background::detection_from(&page),
                     session,
                 });
             }

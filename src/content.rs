@@ -1,4 +1,10 @@
-//! The content script: reads which stage served the page, and who is signed in.
+//! The content script: reads what a GitLab page says about the stage that served it, and who
+//! is signed in, and hands the raw readings to the background, which checks and judges them
+//! ([`crate::messages::PageReport`], [`crate::stage::detect`]).
+//!
+//! It is built as its own small wasm (`content_bg.wasm`, feature `content-script`): the page
+//! pays for compiling only this reader, not the whole extension. It uses no serde and no
+//! formatting; it reads a handful of attributes and texts and sends them as they are.
 //!
 //! The page is untrusted. Only GitLab's own elements are read, at their known places:
 //! `body > #js-peek` (Peek renders its bar right after `<body>`), its `#peek-view-host
@@ -8,40 +14,61 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Promise, JSON};
+use js_sys::{Function, Object, Promise, Reflect, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Document, Element, MutationObserver, MutationObserverInit};
 
-use crate::browser::{self, call, fetch_json, from_js, to_js};
-use crate::messages::{ToBackground, WhoAmIReply};
-use crate::stage::{
-    detect, Detection, PageSignals, PeekResults, PerfBar, PerfBarHost, SidebarFlags,
-};
-
 /// How long the performance bar may take to render its host (Vue renders after load).
 const PERF_BAR_DEADLINE_MS: i32 = 3_000;
 /// How long a request of the content script may take.
-const FETCH_TIMEOUT_MS: u32 = 10_000;
+const FETCH_TIMEOUT_MS: f64 = 10_000.0;
 /// Containers of user-written content: nothing inside them is GitLab's own chrome.
 const USER_CONTENT: &str = "main, #content-body, .md, .content-wrapper, .note-body, .description";
+/// The longest `data-sidebar` parsed (UTF-16 units). GitLab's is a few KiB; a page cannot make
+/// the reader parse megabytes.
+const SIDEBAR_MAX_LEN: u32 = 256 * 1024;
 
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(cb: &js_sys::Function, ms: i32) -> JsValue;
+    fn set_timeout(cb: &Function, ms: i32) -> JsValue;
     #[wasm_bindgen(catch, js_namespace = ["ext", "runtime"], js_name = sendMessage)]
     fn send_message(msg: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_name = fetch)]
+    fn fetch(url: &str, init: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_namespace = AbortSignal, js_name = timeout)]
+    fn abort_timeout(ms: f64) -> JsValue;
+    #[wasm_bindgen(js_namespace = console, js_name = debug)]
+    fn console_debug(what: &str, detail: &JsValue);
 }
 
 thread_local! {
-    /// This page's detection, for identity probes that arrive later.
-    static LAST: RefCell<Option<Detection>> = const { RefCell::new(None) };
+    /// This page's reading, for identity probes that arrive later.
+    static LAST: RefCell<Option<Object>> = const { RefCell::new(None) };
 }
 
 fn document() -> Option<Document> {
     web_sys::window()?.document()
+}
+
+fn set(o: &Object, key: &str, value: &JsValue) {
+    // Setting a plain property on a fresh object cannot fail.
+    let _ = Reflect::set(o, &JsValue::from_str(key), value);
+}
+
+fn get(o: &JsValue, key: &str) -> JsValue {
+    Reflect::get(o, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+async fn call(p: Result<Promise, JsValue>) -> Result<JsValue, JsValue> {
+    JsFuture::from(p?).await
+}
+
+/// A plain object (not an array, not null), as `JSON.parse` gives them.
+fn is_plain_object(v: &JsValue) -> bool {
+    v.is_object() && !js_sys::Array::is_array(v)
 }
 
 /// The first element matching `selector` that is not inside user content.
@@ -52,12 +79,14 @@ fn own_element(doc: &Document, selector: &str) -> Option<Element> {
         .find(|e| e.closest(USER_CONTENT).ok().flatten().is_none())
 }
 
-fn read_sidebar(doc: &Document) -> Option<SidebarFlags> {
+/// The sidebar's `data-sidebar` JSON object, parsed; anything else counts as absent.
+fn read_sidebar(doc: &Document) -> Option<JsValue> {
     let aside = own_element(doc, "aside.js-super-sidebar[data-sidebar]")?;
     let json = aside.get_attribute("data-sidebar")?;
-    let value = JSON::parse(&json).ok()?;
-    // A sidebar that is not an object of the expected shape counts as absent.
-    serde_wasm_bindgen::from_value(value).ok()
+    if js_sys::JsString::from(json.as_str()).length() > SIDEBAR_MAX_LEN {
+        return None;
+    }
+    JSON::parse(&json).ok().filter(is_plain_object)
 }
 
 fn perf_host(peek: &Element) -> Option<Element> {
@@ -107,88 +136,122 @@ async fn wait_for_host(peek: &Element) -> Option<Element> {
     perf_host(peek)
 }
 
+/// `GET url` from the page's origin with its cookies: the status and, for a 200, the JSON
+/// body (null when it is not JSON).
+async fn get_json(url: &str) -> Result<(JsValue, JsValue), JsValue> {
+    let init = Object::new();
+    set(&init, "credentials", &"include".into());
+    set(&init, "cache", &"no-store".into());
+    set(&init, "signal", &abort_timeout(FETCH_TIMEOUT_MS));
+    let resp = call(fetch(url, &init)).await?;
+    let status = get(&resp, "status");
+    let mut body = JsValue::NULL;
+    if status.as_f64() == Some(200.0) {
+        if let Ok(json) = get(&resp, "json").dyn_into::<Function>() {
+            body = call(json.call0(&resp).map(Promise::from))
+                .await
+                .unwrap_or(JsValue::NULL);
+        }
+    }
+    Ok((status, body))
+}
+
 /// The peek results' `host`, when the bar itself did not render.
-async fn fetch_peek(peek: &Element) -> Option<crate::stage::PeekHost> {
+async fn fetch_peek(peek: &Element) -> Option<JsValue> {
     let url = peek.get_attribute("data-peek-url")?;
     let id = peek.get_attribute("data-request-id")?;
     // Same origin only: a path, never `//other.host` or a scheme.
     if !url.starts_with('/') || url.starts_with("//") || url.contains('\\') {
         return None;
     }
-    let id: String = js_sys::encode_uri_component(&id).into();
-    match fetch_json(&format!("{url}?request_id={id}"), FETCH_TIMEOUT_MS).await {
-        Ok((200, body)) => from_js::<PeekResults>(body).ok()?.host,
-        _ => None,
-    }
+    let mut query = url;
+    query.push_str("?request_id=");
+    query.push_str(&String::from(js_sys::encode_uri_component(&id)));
+    let (_, body) = get_json(&query).await.ok()?;
+    Some(get(&body, "host")).filter(is_plain_object)
 }
 
-/// Reads every signal of the page (waiting for the perf bar if it is on) and detects.
-async fn read_page(doc: &Document) -> Detection {
-    let peek = doc.query_selector("body > #js-peek").ok().flatten();
-    let mut signals = PageSignals {
-        perf_bar: PerfBar::Off,
-        perf_host: None,
-        peek: None,
-        sidebar: read_sidebar(doc),
-        next_badge: own_element(doc, "[data-testid=\"canary-badge-link\"]").is_some(),
-        request_id: None,
-    };
-    if let Some(peek) = peek {
-        signals.request_id = peek.get_attribute("data-request-id");
+/// Reads every signal of the page, waiting for the perf bar if it is on. The object has the
+/// shape of [`crate::messages::PageReport`] plus `peek` and `sidebar` (page JSON, unchecked).
+async fn read_page(doc: &Document) -> Object {
+    let page = Object::new();
+    if let Some(sidebar) = read_sidebar(doc) {
+        set(&page, "sidebar", &sidebar);
+    }
+    let badge = own_element(doc, "[data-testid=\"canary-badge-link\"]").is_some();
+    set(&page, "nextBadge", &badge.into());
+    let mut perf_bar = "off";
+    if let Some(peek) = doc.query_selector("body > #js-peek").ok().flatten() {
+        if let Some(id) = peek.get_attribute("data-request-id") {
+            set(&page, "requestId", &id.into());
+        }
         match wait_for_host(&peek).await {
             Some(host) => {
-                signals.perf_bar = PerfBar::Rendered;
-                signals.perf_host = Some(PerfBarHost {
-                    text: host.text_content().unwrap_or_default(),
-                    canary_class: host.class_list().contains("canary"),
-                });
+                perf_bar = "rendered";
+                let h = Object::new();
+                set(&h, "text", &host.text_content().unwrap_or_default().into());
+                set(
+                    &h,
+                    "canaryClass",
+                    &host.class_list().contains("canary").into(),
+                );
+                set(&page, "perfHost", &h);
             }
             None => {
-                signals.perf_bar = PerfBar::NotRendered;
-                signals.peek = fetch_peek(&peek).await;
+                perf_bar = "not-rendered";
+                if let Some(host) = fetch_peek(&peek).await {
+                    set(&page, "peek", &host);
+                }
             }
         }
     }
-    detect(&signals, js_sys::Date::now())
+    set(&page, "perfBar", &perf_bar.into());
+    page
 }
 
-/// Entry point, called by `content.js` on every GitLab page.
+/// Entry point, called by `content.js` on every GitLab page: `{page}` to the background.
 #[wasm_bindgen]
 pub async fn content_main() {
     let Some(doc) = document() else { return };
-    let detection = read_page(&doc).await;
-    LAST.with(|l| *l.borrow_mut() = Some(detection.clone()));
-    let url = doc
-        .location()
-        .and_then(|l| l.href().ok())
-        .unwrap_or_default();
-    let msg = ToBackground::Detected { detection, url };
-    match to_js(&msg) {
-        // The background may be restarting; the next page reports again.
-        Ok(m) => {
-            if let Err(e) = call(send_message(&m)).await {
-                browser::console_debug(&e.0);
-            }
-        }
-        Err(e) => browser::console_debug(&e.0),
+    let page = read_page(&doc).await;
+    LAST.with(|l| *l.borrow_mut() = Some(page.clone()));
+    let msg = Object::new();
+    set(&msg, "page", &page);
+    // The background may be restarting; the next page reports again.
+    if let Err(e) = call(send_message(&msg)).await {
+        console_debug("Canary Switch:", &e);
     }
 }
 
-/// Answers the background's `whoAmI`: identity and this page's detection.
+/// Answers the background's `whoAmI`: `{page, user}`, where `user` is `{status, id,
+/// username}` from `GET /api/v4/user` on the page's origin (only those two fields of the
+/// body), or `{error}` when the request got no answer.
 #[wasm_bindgen]
 pub async fn content_who_am_i() -> JsValue {
-    // `GET /api/v4/user` from the page's origin, with its cookies.
-    let identity = crate::switch::identity_at("/api/v4/user", FETCH_TIMEOUT_MS).await;
-    let detection = match LAST.with(|l| l.borrow().clone()) {
-        Some(d) => d,
+    let user = Object::new();
+    match get_json("/api/v4/user").await {
+        Ok((status, body)) => {
+            set(&user, "status", &status);
+            if is_plain_object(&body) {
+                set(&user, "id", &get(&body, "id"));
+                set(&user, "username", &get(&body, "username"));
+            }
+        }
+        Err(e) => {
+            let message = get(&e, "message");
+            let message = if message.is_string() { message } else { e };
+            set(&user, "error", &message);
+        }
+    }
+    let page = match LAST.with(|l| l.borrow().clone()) {
+        Some(p) => p,
         None => match document() {
             Some(doc) => read_page(&doc).await,
             None => return JsValue::NULL,
         },
     };
-    to_js(&WhoAmIReply {
-        identity,
-        detection,
-    })
-    .unwrap_or(JsValue::NULL)
+    let reply = Object::new();
+    set(&reply, "page", &page);
+    set(&reply, "user", &user);
+    reply.into()
 }

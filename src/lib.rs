@@ -2,7 +2,8 @@
 //!
 //! Pure modules first — they take plain data and return plain data, and are tested natively:
 //! [`environment`], [`preference`]. The browser glue (`browser`, and one driver per extension
-//! context) is compiled only for `wasm32`.
+//! context) is compiled only for `wasm32`: feature `extension` (default) is the background,
+//! popup and options page; feature `content-script` is the content script, a wasm of its own.
 
 pub mod environment;
 pub mod errors;
@@ -15,21 +16,21 @@ pub mod settings;
 pub mod stage;
 pub mod watch;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "extension"))]
 mod background;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "extension"))]
 mod browser;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "extension"))]
 mod checker;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "content-script"))]
 mod content;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "extension"))]
 mod dom;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "extension"))]
 mod options;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "extension"))]
 mod popup;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "extension"))]
 mod switch;
 
 /// A free-list allocator that coalesces neighbours: ~8 KB smaller in the wasm than the

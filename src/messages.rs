@@ -3,16 +3,61 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::stage::Detection;
+use crate::stage::{Detection, PageSignals, PeekHost, PerfBar, PerfBarHost, SidebarFlags};
 
-/// Content script → background. Externally tagged (`{"detected":{…}}`): internally tagged
-/// enums make serde buffer the whole message first, which costs the wasm ~10 KiB.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What a content script reports about its page: `{"page": …}` to the background after each
+/// load, and `page` in its `whoAmI` answer. The raw readings only; the background checks them
+/// and runs [`crate::stage::detect`]. The page's own JSON (`peek`: the peek results' `host`,
+/// `sidebar`: the `data-sidebar` object) travels next to these fields and is read on its own
+/// ([`PageReport::signals`]), so a malformed one costs only that signal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub enum ToBackground {
-    /// What the page said about the stage that served it.
-    #[serde(rename_all = "camelCase")]
-    Detected { detection: Detection, url: String },
+pub struct PageReport {
+    pub perf_bar: PerfBar,
+    #[serde(default)]
+    pub perf_host: Option<PerfBarHost>,
+    #[serde(default)]
+    pub next_badge: bool,
+    /// `#js-peek[data-request-id]`, as the page has it (cleaned by `detect`).
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+impl PageReport {
+    /// The page's signals, with the peek host and sidebar flags that parsed (if any).
+    pub fn signals(self, peek: Option<PeekHost>, sidebar: Option<SidebarFlags>) -> PageSignals {
+        PageSignals {
+            perf_bar: self.perf_bar,
+            perf_host: self.perf_host,
+            peek,
+            sidebar,
+            next_badge: self.next_badge,
+            request_id: self.request_id,
+        }
+    }
+}
+
+/// `GET /api/v4/user` as a content script saw it (`user` in its `whoAmI` answer): the status,
+/// with the body's `id` and `username` next to it (read as [`ApiUser`]), or the error that
+/// stopped the request.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct UserReport {
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl UserReport {
+    /// Who is signed in, given the user the same object named (if it parsed).
+    pub fn identity(self, user: Option<ApiUser>) -> Identity {
+        match self.status {
+            Some(status) => Identity::from_api(status, user),
+            None => Identity::Unreachable {
+                detail: self.error.unwrap_or_else(|| "no answer".into()),
+            },
+        }
+    }
 }
 
 /// Extension page (popup) → background, sent as `{"command": <Command>}`.
@@ -58,7 +103,7 @@ pub enum ToContent {
     WhoAmI,
 }
 
-/// Who `/api/v4/user` says is signed in (externally tagged, like [`ToBackground`]).
+/// Who `/api/v4/user` says is signed in (externally tagged: `{"signedIn":{…}}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Identity {
@@ -96,14 +141,6 @@ impl Identity {
     }
 }
 
-/// The content script's answer to [`ToContent::WhoAmI`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WhoAmIReply {
-    pub identity: Identity,
-    pub detection: Detection,
-}
-
 /// What the background keeps per tab in `storage.session` (key [`tab_key`]), so the badge and
 /// popup survive a service-worker restart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,18 +165,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unknown_or_malformed_messages_do_not_deserialise() {
+    fn page_reports_parse_and_reject_junk() {
+        let r: PageReport = serde_json::from_str(
+            r#"{"perfBar":"rendered","perfHost":{"text":"x","canaryClass":true},"nextBadge":false,
+                "requestId":"01H","sidebar":{"whatever":1},"peek":"ignored here"}"#,
+        )
+        .unwrap();
+        let s = r.signals(None, Some(SidebarFlags::default()));
+        assert_eq!(s.perf_bar, PerfBar::Rendered);
+        assert_eq!(s.request_id.as_deref(), Some("01H"));
+        assert!(s.sidebar.is_some() && s.peek.is_none());
         for junk in [
             r#"{}"#,
-            r#"{"detected":{}}"#,
-            r#"{"detected":{"url":"x","detection":{"stage":"pink"}}}"#,
-            r#"{"somethingElse":{}}"#,
+            r#"{"perfBar":"pink"}"#,
+            r#"{"perfBar":"off","perfHost":{"text":5}}"#,
+            r#"{"perfBar":"off","nextBadge":"yes"}"#,
             r#"[1,2]"#,
         ] {
-            assert!(
-                serde_json::from_str::<ToBackground>(junk).is_err(),
-                "{junk}"
-            );
+            assert!(serde_json::from_str::<PageReport>(junk).is_err(), "{junk}");
         }
         assert_eq!(
             serde_json::from_str::<ToContent>(r#"{"type":"whoAmI"}"#).unwrap(),
@@ -190,6 +233,38 @@ mod tests {
         let u: ApiUser =
             serde_json::from_str(r#"{"id":7,"username":"x","name":"X","state":"active"}"#).unwrap();
         assert_eq!(u.id, 7);
+    }
+
+    #[test]
+    fn user_reports_map_to_identities() {
+        let ok: UserReport =
+            serde_json::from_str(r#"{"status":200,"id":7,"username":"x"}"#).unwrap();
+        let user = ApiUser {
+            id: 7,
+            username: "x".into(),
+        };
+        assert_eq!(
+            ok.identity(Some(user)),
+            Identity::SignedIn {
+                id: 7,
+                username: "x".into()
+            }
+        );
+        let out: UserReport = serde_json::from_str(r#"{"status":401}"#).unwrap();
+        assert_eq!(out.identity(None), Identity::SignedOut);
+        let err: UserReport = serde_json::from_str(r#"{"error":"Failed to fetch"}"#).unwrap();
+        assert_eq!(
+            err.identity(None),
+            Identity::Unreachable {
+                detail: "Failed to fetch".into()
+            }
+        );
+        assert_eq!(
+            UserReport::default().identity(None),
+            Identity::Unreachable {
+                detail: "no answer".into()
+            }
+        );
     }
 
     #[test]

@@ -6,9 +6,10 @@
 //! Deterministic (a fixed seed, no clock), so a failure reproduces; set FUZZ_SEED to explore.
 
 use canary_switch::environment::environment_for_url;
-use canary_switch::messages::{Command, Identity, ToBackground, WhoAmIReply};
+use canary_switch::messages::{ApiUser, Command, Identity, PageReport, UserReport};
 use canary_switch::stage::{
-    classify_pod, detect, PageSignals, PeekResults, PerfBar, PerfBarHost, SidebarFlags, Stage,
+    classify_pod, detect, PageSignals, PeekHost, PeekResults, PerfBar, PerfBarHost, SidebarFlags,
+    Stage,
 };
 
 /// xorshift64*: small, fast, reproducible.
@@ -37,9 +38,10 @@ const PODS: &[&str] = &[
 const JSON_SEEDS: &[&str] = &[
     r#"{"gitlab_com_but_not_canary":true,"gitlab_com_and_canary":null,"is_logged_in":true,"current_menu_items":[{"id":"a","items":[1,2.5e3,"x"]}]}"#,
     r#"{"host":{"hostname":"gitlab-cny-webservice-web-1-a","canary":true},"data":{}}"#,
-    r#"{"detected":{"url":"https://gitlab.com/","detection":{"stage":"canary","signal":"perf-bar","pod":"p","service":null,"requestId":"r","perfBar":"rendered","disagreements":[{"signal":"sidebar","stage":"main"}],"signedIn":true,"atMs":1.5}}}"#,
+    r#"{"perfBar":"not-rendered","perfHost":{"text":"🐤 gitlab-cny-webservice-web-1-a","canaryClass":true},"nextBadge":true,"requestId":"01HX-a_b","peek":{"hostname":"gitlab-cny-x","canary":true},"sidebar":{"is_logged_in":true}}"#,
     r#"{"startCheck":{"tabId":3,"guided":false}}"#,
-    r#"{"identity":{"signedIn":{"id":101,"username":"qa-user"}},"detection":{"stage":"main","signal":null,"pod":null,"service":null,"requestId":null,"perfBar":"off","disagreements":[],"signedIn":null,"atMs":0}}"#,
+    r#"{"status":200,"id":101,"username":"qa-user","error":null}"#,
+    r#"{"signedIn":{"id":101,"username":"qa-user"}}"#,
 ];
 
 const URL_SEEDS: &[&str] = &[
@@ -164,9 +166,14 @@ fn page_and_message_json_never_panics() {
         // Every type the extension deserialises from a page or a message.
         parsed += usize::from(serde_json::from_str::<SidebarFlags>(&text).is_ok());
         parsed += usize::from(serde_json::from_str::<PeekResults>(&text).is_ok());
-        parsed += usize::from(serde_json::from_str::<ToBackground>(&text).is_ok());
+        parsed += usize::from(serde_json::from_str::<PeekHost>(&text).is_ok());
         parsed += usize::from(serde_json::from_str::<Command>(&text).is_ok());
-        parsed += usize::from(serde_json::from_str::<WhoAmIReply>(&text).is_ok());
+        parsed += usize::from(serde_json::from_str::<UserReport>(&text).is_ok());
+        parsed += usize::from(serde_json::from_str::<ApiUser>(&text).is_ok());
+        if let Ok(report) = serde_json::from_str::<PageReport>(&text) {
+            parsed += 1;
+            let _ = detect(&report.signals(None, None), 0.0);
+        }
         parsed += usize::from(serde_json::from_str::<Identity>(&text).is_ok());
         if let Ok(flags) = serde_json::from_str::<SidebarFlags>(&text) {
             let _ = flags.stage();

@@ -55,6 +55,9 @@ pub struct Tab {
     pub id: i32,
     #[serde(default)]
     pub url: Option<String>,
+    /// `loading` or `complete`.
+    #[serde(default)]
+    pub status: Option<String>,
     /// A private (Chromium: incognito) window's tab.
     #[serde(default)]
     pub incognito: bool,
