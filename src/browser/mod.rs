@@ -11,6 +11,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 pub mod cookies;
+mod jsval;
 pub mod tabs;
 
 #[wasm_bindgen]
@@ -92,8 +93,8 @@ impl BrowserError {
     }
 }
 
-impl From<serde_wasm_bindgen::Error> for BrowserError {
-    fn from(e: serde_wasm_bindgen::Error) -> Self {
+impl From<jsval::Invalid> for BrowserError {
+    fn from(e: jsval::Invalid) -> Self {
         BrowserError(e.to_string())
     }
 }
@@ -106,11 +107,11 @@ pub async fn call(p: Result<Promise, JsValue>) -> Result<JsValue, BrowserError> 
 
 /// Plain objects for the APIs (`None` fields are left out, not sent as `undefined`).
 pub fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, BrowserError> {
-    Ok(v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
+    Ok(jsval::to_js(v)?)
 }
 
 pub fn from_js<T: DeserializeOwned>(v: JsValue) -> Result<T, BrowserError> {
-    Ok(serde_wasm_bindgen::from_value(v)?)
+    Ok(jsval::from_js(v)?)
 }
 
 /// A localised string from `_locales/<lang>/messages.json`; the key itself if it is missing.

@@ -120,7 +120,7 @@ pub async fn reload_and_wait(id: i32, timeout_ms: i32) -> Result<bool, BrowserEr
     let done = Promise::new(&mut |resolve, _| {
         let resolve_on_load = resolve.clone();
         let listener: Listener = Closure::new(move |tab_id: JsValue, change: JsValue| {
-            let complete = serde_wasm_bindgen::from_value::<ChangeInfo>(change)
+            let complete = from_js::<ChangeInfo>(change)
                 .ok()
                 .and_then(|c| c.status)
                 .is_some_and(|s| s == "complete");
