@@ -117,7 +117,12 @@ impl Popup {
     /// Reads the cookies again and shows the preference in force; returns it.
     async fn render_in_force(&self) -> Option<InForce> {
         let target = self.target.as_ref()?;
-        match target.in_force().await {
+        self.show_in_force(target.in_force().await)
+    }
+
+    /// The choice buttons and the preference line for the preference in force.
+    fn show_in_force(&self, in_force: Result<InForce, UserError>) -> Option<InForce> {
+        match in_force {
             Ok(state) => {
                 let pressed = state.preference();
                 for (id, p) in [
@@ -168,18 +173,28 @@ impl Popup {
     /// observed on Auto, and links for the request.
     async fn render_served(&self, known: Option<InForce>) {
         let Some(target) = &self.target else { return };
-        // The tab may have navigated since the popup opened: match its URL now.
-        let url = tabs::get(target.tab.id).await.ok().and_then(|t| t.url);
-        let state: Option<TabState> = Area::Session
-            .read(&tab_key(target.tab.id))
-            .await
-            .ok()
-            .flatten()
-            .filter(|s: &TabState| url.as_deref() == Some(s.url.as_str()));
-        let in_force = match known {
-            Some(s) => s,
-            None => target.in_force().await.unwrap_or(InForce::Auto),
+        // Everything it shows, read at once: the tab's URL now (it may have navigated since the
+        // popup opened), its stored detection, the observed share, and the preference in force
+        // unless the caller knows it (then the choice buttons are brought up to date too).
+        let url = async { tabs::get(target.tab.id).await.ok().and_then(|t| t.url) };
+        let state = async {
+            Area::Session
+                .read::<TabState>(&tab_key(target.tab.id))
+                .await
+                .ok()
+                .flatten()
         };
+        let in_force = async {
+            match known {
+                Some(s) => s,
+                None => self
+                    .show_in_force(target.in_force().await)
+                    .unwrap_or(InForce::Auto),
+            }
+        };
+        let ((url, state), (in_force, share)) =
+            join2(join2(url, state), join2(in_force, self.read_share())).await;
+        let state = state.filter(|s| url.as_deref() == Some(s.url.as_str()));
         let Some(state) = state else {
             self.set_text("served-stage", Stage::Unknown.as_str());
             self.set_text("served-host", "");
@@ -190,7 +205,7 @@ impl Popup {
             }
             self.link("logs-link", None);
             self.link("dashboard-link", None);
-            self.render_share(&in_force).await;
+            self.show_share(&in_force, &share);
             return;
         };
         let d = &state.detection;
@@ -229,17 +244,23 @@ impl Popup {
         };
         self.link("logs-link", logs);
         self.link("dashboard-link", dashboard);
-        self.render_share(&in_force).await;
+        self.show_share(&in_force, &share);
     }
 
-    async fn render_share(&self, in_force: &InForce) {
-        let Some(target) = &self.target else { return };
-        let share: Share = Area::Local
+    /// The canary share observed on Auto for the target's host (none yet: empty).
+    async fn read_share(&self) -> Share {
+        let Some(target) = &self.target else {
+            return Share::default();
+        };
+        Area::Local
             .read(&share_key(&target.env.host))
             .await
             .ok()
             .flatten()
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    fn show_share(&self, in_force: &InForce, share: &Share) {
         let text = match (in_force, share.percent_text()) {
             (InForce::Auto, Some(p)) => msg(
                 "popupShare",
@@ -253,7 +274,12 @@ impl Popup {
 
     /// The session check in progress or last finished: status, prompt, report.
     async fn render_check(&self) {
-        let check: Option<Check> = Area::Local.read(CHECK_KEY).await.ok().flatten();
+        let (check, history) = join2(
+            Area::Local.read::<Check>(CHECK_KEY),
+            Area::Local.read_raw(HISTORY_KEY),
+        )
+        .await;
+        let check = check.ok().flatten();
         let running = check.as_ref().is_some_and(Check::running);
         if let Some(b) = self
             .el("session-check-start")
@@ -287,7 +313,7 @@ impl Popup {
         self.show("session-check-report", finished);
         self.show("session-check-copy", finished);
         // The history goes to the export link as stored: no round trip through Rust types.
-        let history = Area::Local.read_raw(HISTORY_KEY).await.ok().flatten();
+        let history = history.ok().flatten();
         let href = history
             .filter(|h| js_sys::Array::is_array(h) && js_sys::Array::from(h).length() > 0)
             .and_then(|h| {
@@ -457,6 +483,31 @@ async fn join_all(mut futures: Vec<Pin<Box<dyn Future<Output = ()> + '_>>>) {
     .await
 }
 
+/// Both futures' results, polled together so that their extension-API calls overlap.
+async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none() {
+            if let Poll::Ready(v) = a.as_mut().poll(cx) {
+                ra = Some(v);
+            }
+        }
+        if rb.is_none() {
+            if let Poll::Ready(v) = b.as_mut().poll(cx) {
+                rb = Some(v);
+            }
+        }
+        if ra.is_some() && rb.is_some() {
+            if let (Some(x), Some(y)) = (ra.take(), rb.take()) {
+                return Poll::Ready((x, y));
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
 /// "12 s" / "3 min" / "2 h" since `at_ms`.
 fn age(at_ms: f64) -> String {
     let secs = ((js_sys::Date::now() - at_ms) / 1000.0).max(0.0) as u64;
@@ -482,13 +533,17 @@ fn tab_param(doc: &Document) -> Option<i32> {
 pub async fn popup_main() {
     let Some(doc) = document() else { return };
     dom::localise(&doc);
-    let (settings, storage_error) = switch::settings().await;
-    let tab_id = match tab_param(&doc) {
-        Some(id) => Some(id),
-        None => tabs::active(true).await.ok().flatten().map(|t| t.id),
+    // Settings and the tab are independent: read them at once.
+    let tab_id = tab_param(&doc);
+    let tab = async {
+        match tab_id {
+            Some(id) => tabs::get(id).await.ok(),
+            None => tabs::active(true).await.ok().flatten(),
+        }
     };
-    let target = match tab_id {
-        Some(id) => switch::target(id, &settings).await,
+    let ((settings, storage_error), tab) = join2(switch::settings(), tab).await;
+    let target = match tab {
+        Some(tab) => switch::target_for(tab, &settings).await,
         None => Err(UserError::TabGone),
     };
     let (target, error) = match target {
@@ -568,7 +623,7 @@ pub async fn popup_main() {
             spawn_local(async move {
                 let Some(t) = &p.target else { return };
                 let _ = Area::Local.delete(&share_key(&t.env.host)).await;
-                p.render_share(&InForce::Auto).await;
+                p.show_share(&InForce::Auto, &Share::default());
             });
         });
     }
@@ -638,7 +693,6 @@ pub async fn popup_main() {
         });
     }
     // The sections read different storage keys and APIs: ask them all at once.
-    let in_force = popup.render_in_force().await;
     let resume = async {
         // A check left half-done by a stopped worker goes on now.
         if Area::Local
@@ -652,7 +706,7 @@ pub async fn popup_main() {
         }
     };
     join_all(vec![
-        Box::pin(popup.render_served(in_force)),
+        Box::pin(popup.render_served(None)),
         Box::pin(popup.render_check()),
         Box::pin(popup.render_watch()),
         Box::pin(resume),
