@@ -3,16 +3,18 @@
 // watch defaults, a link template override); an invalid self-managed environment is refused
 // before any permission is asked for.
 //
-// Adding a valid environment asks the browser for host access, which shows a permission prompt
-// that automation cannot answer in either browser; that path is left to the unit tests of
-// Settings::validate and to manual testing.
+// Adding a valid environment asks the browser for host access. Firefox grants it without a
+// prompt under the harness's extensions.webextOptionalPermissionPrompts = false, so there the
+// whole path runs: access granted on add, the self-managed host's pages read like GitLab.com's,
+// access given back on remove. Chromium shows a prompt that automation cannot answer.
 
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { browsersUnderTest, useBrowser } from '../lib/suite.mjs';
 import { realExtensionAvailable } from '../lib/extension.mjs';
 import { openPopup, choose, waitForServedStage } from '../lib/popup.mjs';
-import { localValue, removeLocal, pageEntry } from '../lib/served.mjs';
+import { localValue, removeLocal, pageEntry, waitForDetection } from '../lib/served.mjs';
+import { SELF_MANAGED_HOST, waitUntil } from '../lib/browsers.mjs';
 import { setPerfBar, setCanaryCookie } from '../lib/gitlab.mjs';
 
 /** Sets input values the way typing does (value + input event), then clicks Save. */
@@ -44,6 +46,45 @@ for (const name of browsersUnderTest()) {
     afterEach(async () => {
       await removeLocal(env.driver, ['settings']);
     });
+
+    it(
+      'adds a self-managed environment: host access granted, its pages read, access removed with it',
+      { skip: name !== 'firefox' && 'Chromium asks with a prompt that automation cannot answer' },
+      async () => {
+        const host = SELF_MANAGED_HOST;
+        const access = () =>
+          env.driver.extEval((h) => browser.permissions.contains({ origins: [`*://${h}/*`] }), host);
+        assert.equal(await access(), false, 'no access before');
+        const page = env.track(await openOptions(env.driver));
+        await page.evaluate((h) => {
+          for (const [testid, v] of [['custom-host', h], ['custom-cookie-domain', h]]) {
+            const el = document.querySelector(`[data-testid="${testid}"]`);
+            el.value = v;
+            el.dispatchEvent(new Event('input', { bubbles: true }));
+          }
+        }, host);
+        await page.click('[data-testid=custom-add]');
+        await page.waitFor(`[data-testid="custom-remove-${host}"]`);
+        assert.equal(await access(), true, 'access granted on add');
+        assert.deepEqual((await localValue(env.driver, 'settings')).custom, [{ host, cookie_domain: host }]);
+
+        // The stage reader is injected into its pages, loads its wasm there and reports.
+        const url = `https://${host}/self-managed/project`;
+        const t0 = Date.now();
+        const site = env.track(await env.driver.openPage(url));
+        const entry = await pageEntry(env.standin, url);
+        const tabId = await env.driver.tabIdFor(url, { exact: true });
+        const state = await waitForDetection(env.driver, tabId, { url, after: t0 });
+        assert.equal(state.detection.stage, entry.stage);
+        assert.equal(state.detection.signal, 'sidebar');
+        await site.close();
+
+        await page.click(`[data-testid="custom-remove-${host}"]`);
+        await page.waitFor(`[data-testid="custom-remove-${host}"]`, { state: 'detached' });
+        await waitUntil(async () => (await access()) === false, { what: 'host access given back' });
+        await page.close();
+      },
+    );
 
     it('names every invalid field and saves nothing', async () => {
       const page = env.track(await openOptions(env.driver));

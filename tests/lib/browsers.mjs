@@ -30,7 +30,10 @@ import { startTrap } from './trap.mjs';
 export const BROWSERS = ['chromium', 'firefox'];
 
 /** GitLab hostnames the browsers resolve to the stand-in. */
-export const GITLAB_HOSTS = ['gitlab.com', 'staging.gitlab.com', 'next.gitlab.com', 'ops.gitlab.com'];
+export const GITLAB_HOSTS = ['gitlab.com', 'staging.gitlab.com', 'next.gitlab.com', 'ops.gitlab.com', 'gitlab.example.test'];
+
+/** The stand-in's self-managed GitLab (a custom environment: outside *.gitlab.com). */
+export const SELF_MANAGED_HOST = 'gitlab.example.test';
 
 /** The moz-extension:// UUID the Firefox driver pins the extension to (any fixed UUID works). */
 export const FIREFOX_EXTENSION_UUID = '6a1f0c2e-3b4d-4e5f-8a6b-7c8d9e0f1a2b';
@@ -203,7 +206,7 @@ class PageHandle {
  * without the extension, so that the two differ by the extension only.
  */
 export function chromiumArgs(standinPort, trapPort) {
-  const hostRules = `MAP *.gitlab.com 127.0.0.1:${standinPort}, MAP gitlab.com 127.0.0.1:${standinPort}, EXCLUDE localhost`;
+  const hostRules = `MAP *.gitlab.com 127.0.0.1:${standinPort}, MAP gitlab.com 127.0.0.1:${standinPort}, MAP ${SELF_MANAGED_HOST} 127.0.0.1:${standinPort}, EXCLUDE localhost`;
   return [
     '--no-sandbox',
     '--disable-gpu',
@@ -223,7 +226,7 @@ export function chromiumArgs(standinPort, trapPort) {
     // Everything that is not GitLab (mapped above) nor loopback (bypassed implicitly) goes
     // to the refusing trap proxy.
     `--proxy-server=http://127.0.0.1:${trapPort}`,
-    '--proxy-bypass-list=gitlab.com;*.gitlab.com',
+    `--proxy-bypass-list=gitlab.com;*.gitlab.com;${SELF_MANAGED_HOST}`,
   ];
 }
 
@@ -423,6 +426,9 @@ function firefoxPrefs({ standinPort, trapPort, geckoId }) {
     // MV3 host permissions: granted at install unless this is false (default true in 128+; set so
     // that a changed default cannot silently leave the extension without access).
     'extensions.originControls.grantByDefault': true,
+    // permissions.request() for optional host access (a self-managed environment added in the
+    // options) is granted without the prompt that automation cannot answer.
+    'extensions.webextOptionalPermissionPrompts': false,
     // Keep MV3 event pages from being suspended behind the tests' back (stopServiceWorker does it
     // on purpose).
     'extensions.background.idle.timeout': 300_000,

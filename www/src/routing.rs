@@ -63,7 +63,13 @@ pub struct Environment {
     pub short: String,
     /// The host is exactly `gitlab.com` (only there are GitLab-operated groups forced to canary).
     pub is_gitlab_com: bool,
+    /// The host it is served on, normalised.
+    pub host: String,
 }
+
+/// A self-managed GitLab for the extension's custom environments (outside `*.gitlab.com`),
+/// served like the GitLab.com environments.
+pub const SELF_MANAGED_HOST: &str = "gitlab.example.test";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HostKind {
@@ -89,24 +95,23 @@ pub fn classify_host(raw: &str) -> HostKind {
     if host == "next.gitlab.com" {
         return HostKind::NextSwitch;
     }
+    let env = |name: &str, short: &str| {
+        HostKind::Routed(Environment {
+            name: name.into(),
+            short: short.into(),
+            is_gitlab_com: host == "gitlab.com",
+            host: host.clone(),
+        })
+    };
     if host == "gitlab.com" {
-        return HostKind::Routed(Environment {
-            name: "production".into(),
-            short: "gprd".into(),
-            is_gitlab_com: true,
-        });
+        return env("production", "gprd");
+    }
+    if host == SELF_MANAGED_HOST {
+        return env("self-managed", "self");
     }
     match host.strip_suffix(".gitlab.com") {
-        Some("staging") => HostKind::Routed(Environment {
-            name: "staging".into(),
-            short: "gstg".into(),
-            is_gitlab_com: false,
-        }),
-        Some(prefix) if !prefix.is_empty() => HostKind::Routed(Environment {
-            name: prefix.into(),
-            short: prefix.into(),
-            is_gitlab_com: false,
-        }),
+        Some("staging") => env("staging", "gstg"),
+        Some(prefix) if !prefix.is_empty() => env(prefix, prefix),
         _ => HostKind::Unknown,
     }
 }
@@ -244,6 +249,12 @@ mod tests {
         assert_eq!((stg.name.as_str(), stg.short.as_str()), ("staging", "gstg"));
         assert!(!stg.is_gitlab_com);
         assert_eq!(env("pre.gitlab.com:1").name, "pre");
+        let own = env("GitLab.Example.Test:443");
+        assert_eq!(
+            (own.name.as_str(), own.host.as_str()),
+            ("self-managed", SELF_MANAGED_HOST)
+        );
+        assert!(!own.is_gitlab_com);
         assert_eq!(classify_host("next.gitlab.com:443"), HostKind::NextSwitch);
         for h in [
             "example.com",

@@ -920,11 +920,7 @@ fn dispatch(
 }
 
 fn host_name(env: &Environment) -> String {
-    if env.is_gitlab_com {
-        "gitlab.com".into()
-    } else {
-        format!("{}.gitlab.com", env.name)
-    }
+    env.host.clone()
 }
 
 fn query_value(query: &str, name: &str) -> Option<String> {

@@ -6,7 +6,13 @@ use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
-pub const SUBJECT_ALT_NAMES: [&str; 4] = ["gitlab.com", "*.gitlab.com", "localhost", "127.0.0.1"];
+pub const SUBJECT_ALT_NAMES: [&str; 5] = [
+    "gitlab.com",
+    "*.gitlab.com",
+    crate::routing::SELF_MANAGED_HOST,
+    "localhost",
+    "127.0.0.1",
+];
 
 pub struct Tls {
     pub acceptor: TlsAcceptor,
