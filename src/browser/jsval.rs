@@ -308,6 +308,17 @@ impl<'de> VariantAccess<'de> for De {
 
 struct Ser;
 
+/// `fn serialize_<n>(self, v) -> JsValue` for each numeric type: `v as f64`.
+macro_rules! numbers {
+    ($($name:ident: $ty:ty),* $(,)?) => {
+        $(
+            fn $name(self, v: $ty) -> Result<JsValue, Invalid> {
+                Ok(JsValue::from_f64(v as f64))
+            }
+        )*
+    };
+}
+
 #[inline(never)]
 fn set(object: &JsValue, key: &str, value: &JsValue) -> Result<(), Invalid> {
     Reflect::set(object, &JsValue::from_str(key), value)
@@ -337,35 +348,11 @@ impl ser::Serializer for Ser {
     fn serialize_bool(self, v: bool) -> Result<JsValue, Invalid> {
         Ok(JsValue::from_bool(v))
     }
-    fn serialize_i8(self, v: i8) -> Result<JsValue, Invalid> {
-        Ok(JsValue::from_f64(v.into()))
-    }
-    fn serialize_i16(self, v: i16) -> Result<JsValue, Invalid> {
-        Ok(JsValue::from_f64(v.into()))
-    }
-    fn serialize_i32(self, v: i32) -> Result<JsValue, Invalid> {
-        Ok(JsValue::from_f64(v.into()))
-    }
-    fn serialize_i64(self, v: i64) -> Result<JsValue, Invalid> {
-        Ok(JsValue::from_f64(v as f64))
-    }
-    fn serialize_u8(self, v: u8) -> Result<JsValue, Invalid> {
-        Ok(JsValue::from_f64(v.into()))
-    }
-    fn serialize_u16(self, v: u16) -> Result<JsValue, Invalid> {
-        Ok(JsValue::from_f64(v.into()))
-    }
-    fn serialize_u32(self, v: u32) -> Result<JsValue, Invalid> {
-        Ok(JsValue::from_f64(v.into()))
-    }
-    fn serialize_u64(self, v: u64) -> Result<JsValue, Invalid> {
-        Ok(JsValue::from_f64(v as f64))
-    }
-    fn serialize_f32(self, v: f32) -> Result<JsValue, Invalid> {
-        Ok(JsValue::from_f64(v.into()))
-    }
-    fn serialize_f64(self, v: f64) -> Result<JsValue, Invalid> {
-        Ok(JsValue::from_f64(v))
+    // Every number is a JS number (integers beyond 2^53 lose precision, as in JSON).
+    numbers! {
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64,
+        serialize_f32: f32, serialize_f64: f64,
     }
     fn serialize_char(self, v: char) -> Result<JsValue, Invalid> {
         Ok(JsValue::from_str(v.encode_utf8(&mut [0; 4])))
