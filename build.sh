@@ -12,8 +12,6 @@ cd "$(dirname "$0")"
 ROOT=$PWD
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 WASM_IN=$TARGET_DIR/wasm32-unknown-unknown/release/canary_switch.wasm
-# The content script's own wasm: the same crate with `--features content-script` only.
-WASM_CONTENT_IN=$TARGET_DIR/wasm32-unknown-unknown/release/canary_switch_content.wasm
 GLUE=$TARGET_DIR/glue
 export PATH="$HOME/.cargo/bin:$PATH"
 
@@ -95,17 +93,13 @@ bindgen_opt() {
 build() {
   ensure_build_tools
   local v; v=$(version)
-  log "cargo build (wasm32, release): content script, then the rest"
-  # Both builds put their module at the same path; the content one is copied aside (mtime kept).
-  cargo build --lib --release --target wasm32-unknown-unknown --quiet --no-default-features --features content-script
-  cp -p "$WASM_IN" "$WASM_CONTENT_IN"
+  log "cargo build (wasm32, release)"
   cargo build --lib --release --target wasm32-unknown-unknown --quiet
-  # Redo when a wasm or this script (its wasm-bindgen/wasm-opt flags) changed.
+  # Redo when the wasm or this script (its wasm-bindgen/wasm-opt flags) changed.
   if [ ! -f "$GLUE/canary_switch_bg.wasm" ] || [ "$WASM_IN" -nt "$GLUE/canary_switch_bg.wasm" ] \
-    || [ "$WASM_CONTENT_IN" -nt "$GLUE/canary_switch_bg.wasm" ] || [ build.sh -nt "$GLUE/canary_switch_bg.wasm" ]; then
+    || [ build.sh -nt "$GLUE/canary_switch_bg.wasm" ]; then
     log "wasm-bindgen + wasm-opt -Oz"
     rm -rf "$GLUE.tmp" && mkdir -p "$GLUE.tmp"
-    bindgen_opt "$WASM_CONTENT_IN" canary_switch_content
     bindgen_opt "$WASM_IN" canary_switch
     rm -rf "$GLUE" && mv "$GLUE.tmp" "$GLUE"
   fi
@@ -118,17 +112,14 @@ build() {
     (cd extension && tar cf - --exclude=manifest.base.json --exclude=chromium --exclude=firefox .) | (cd "$out" && tar xf -)
     cp "extension/$src/ext-compat.js" "$out/ext-compat.js"
     node tools/manifest.mjs "$src" "$v" "$out/manifest.json"
-    cp "$GLUE"/canary_switch{,_content}.js "$GLUE"/canary_switch{,_content}_bg.wasm "$out/"
+    cp "$GLUE/canary_switch.js" "$GLUE/canary_switch_bg.wasm" "$out/"
     rm -f "dist/canary-switch-$b-$v.zip"
     (cd "$out" && find . -type f | LC_ALL=C sort | zip -q -X -9 "../canary-switch-$b-$v.zip" -@)
     # Recompress with zopfli: still a standard deflate zip, ~4% smaller than zip -9.
     advzip -q -z -4 "dist/canary-switch-$b-$v.zip"
   done
-  local w
-  for w in canary_switch canary_switch_content; do
-    printf '%s_bg.wasm: %d bytes raw, %d bytes gzip -9\n' "$w" "$(wc -c < "$GLUE/${w}_bg.wasm")" \
-      "$(gzip -9 -c "$GLUE/${w}_bg.wasm" | wc -c)"
-  done
+  printf 'canary_switch_bg.wasm: %d bytes raw, %d bytes gzip -9\n' "$(wc -c < "$GLUE/canary_switch_bg.wasm")" \
+    "$(gzip -9 -c "$GLUE/canary_switch_bg.wasm" | wc -c)"
   for b in chrome firefox; do
     printf 'dist/canary-switch-%s-%s.zip: %d bytes\n' "$b" "$v" "$(wc -c < "dist/canary-switch-$b-$v.zip")"
   done
@@ -144,9 +135,8 @@ run_tests() {
   cargo fmt --all --check
   log "cargo clippy (host, all targets)"
   cargo clippy --workspace --all-targets --quiet -- -D warnings
-  log "cargo clippy (wasm32 glue: extension, content script)"
+  log "cargo clippy (wasm32 glue)"
   cargo clippy --lib --target wasm32-unknown-unknown --quiet -- -D warnings
-  cargo clippy --lib --target wasm32-unknown-unknown --quiet --no-default-features --features content-script -- -D warnings
   log "cargo test --workspace"
   cargo test --workspace --quiet
   build

@@ -1,11 +1,10 @@
 // Content script loader, injected by the background into GitLab pages once they have loaded,
-// after ext-compat.js and the content core's glue (canary_switch_content.js, defining
-// `wasm_bindgen`): a small wasm of its own, not the whole extension's. The
+// after ext-compat.js and the core's glue (canary_switch.js, defining `wasm_bindgen`). The
 // message listener is registered at once, so the session check can ask this page before the
 // core is ready. All logic is in Rust
 // (src/content.rs).
 {
-  const ready = wasm_bindgen({ module_or_path: ext.runtime.getURL('canary_switch_content_bg.wasm') });
+  const ready = wasm_bindgen({ module_or_path: ext.runtime.getURL('canary_switch_bg.wasm') });
   const detected = ready.then(() => wasm_bindgen.content_main());
   detected.catch((e) => console.debug('Canary Switch:', e));
   ext.runtime.onMessage.addListener((message, _sender, sendResponse) => {

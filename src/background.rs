@@ -156,11 +156,8 @@ async fn inject_content_script(tab: &tabs::Tab, settings: &Settings) {
     INJECTING.with(|s| s.borrow_mut().push(tab.id));
     let present = browser::inject(tab.id, &["probe.js"]).await;
     if let Ok(Some(false)) = present {
-        if let Err(e) = browser::inject(
-            tab.id,
-            &["ext-compat.js", "canary_switch_content.js", "content.js"],
-        )
-        .await
+        if let Err(e) =
+            browser::inject(tab.id, &["ext-compat.js", "canary_switch.js", "content.js"]).await
         {
             // The tab navigated away or closed meanwhile: its next load injects again.
             browser::console_debug(&e.0);

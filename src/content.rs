@@ -2,9 +2,8 @@
 //! is signed in, and hands the raw readings to the background, which checks and judges them
 //! ([`crate::messages::PageReport`], [`crate::stage::detect`]).
 //!
-//! It is built as its own small wasm (`content_bg.wasm`, feature `content-script`): the page
-//! pays for compiling only this reader, not the whole extension. It uses no serde and no
-//! formatting; it reads a handful of attributes and texts and sends them as they are.
+//! It uses no serde and no formatting, and decides nothing: it reads a handful of attributes and
+//! texts and sends them as they are, so the code that runs in the page's process stays small.
 //!
 //! The page is untrusted. Only GitLab's own elements are read, at their known places:
 //! `body > #js-peek` (Peek renders its bar right after `<body>`), its `#peek-view-host

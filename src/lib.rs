@@ -2,8 +2,7 @@
 //!
 //! Pure modules first — they take plain data and return plain data, and are tested natively:
 //! [`environment`], [`preference`]. The browser glue (`browser`, and one driver per extension
-//! context) is compiled only for `wasm32`: feature `extension` (default) is the background,
-//! popup and options page; feature `content-script` is the content script, a wasm of its own.
+//! context) is compiled only for `wasm32`.
 
 pub mod environment;
 pub mod errors;
@@ -16,21 +15,21 @@ pub mod settings;
 pub mod stage;
 pub mod watch;
 
-#[cfg(all(target_arch = "wasm32", feature = "extension"))]
+#[cfg(target_arch = "wasm32")]
 mod background;
-#[cfg(all(target_arch = "wasm32", feature = "extension"))]
+#[cfg(target_arch = "wasm32")]
 mod browser;
-#[cfg(all(target_arch = "wasm32", feature = "extension"))]
+#[cfg(target_arch = "wasm32")]
 mod checker;
-#[cfg(all(target_arch = "wasm32", feature = "content-script"))]
+#[cfg(target_arch = "wasm32")]
 mod content;
-#[cfg(all(target_arch = "wasm32", feature = "extension"))]
+#[cfg(target_arch = "wasm32")]
 mod dom;
-#[cfg(all(target_arch = "wasm32", feature = "extension"))]
+#[cfg(target_arch = "wasm32")]
 mod options;
-#[cfg(all(target_arch = "wasm32", feature = "extension"))]
+#[cfg(target_arch = "wasm32")]
 mod popup;
-#[cfg(all(target_arch = "wasm32", feature = "extension"))]
+#[cfg(target_arch = "wasm32")]
 mod switch;
 
 /// A free-list allocator that coalesces neighbours: ~8 KB smaller in the wasm than the

@@ -114,29 +114,15 @@ function noteOverlap(section) {
 
 function sizeMetrics() {
   const manifest = JSON.parse(fs.readFileSync(path.join(DIST, 'chrome', 'manifest.json'), 'utf8'));
-  // Two modules: the extension's (background, popup, options) and the content script's own.
-  const MODULES = ['canary_switch', 'canary_switch_content'];
-  const read = (f) => fs.readFileSync(path.join(DIST, 'chrome', f));
-  const wasm = MODULES.map((m) => read(`${m}_bg.wasm`));
-  const glue = MODULES.map((m) => read(`${m}.js`));
-  const gz = (b) => zlib.gzipSync(b, { level: 9 }).length;
-  const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+  const wasm = fs.readFileSync(path.join(DIST, 'chrome', 'canary_switch_bg.wasm'));
+  const glue = fs.readFileSync(path.join(DIST, 'chrome', 'canary_switch.js'));
   record({
     id: 'wasm_gzip_bytes',
-    name: 'Shipped wasm, gzip -9, both modules (extension + content script)',
-    value: sum(wasm.map(gz)),
+    name: 'Shipped wasm, gzip -9 (dist/chrome/canary_switch_bg.wasm)',
+    value: zlib.gzipSync(wasm, { level: 9 }).length,
     unit: 'bytes',
     budget: { max: BUDGET.wasmGzipBytes, unit: 'bytes' },
-    modules: Object.fromEntries(MODULES.map((m, i) => [`${m}_bg.wasm`, { raw: wasm[i].length, gzip: gz(wasm[i]) }])),
-    method: 'sum of zlib.gzipSync(level 9) of dist/chrome/canary_switch_bg.wasm and canary_switch_content_bg.wasm',
-  });
-  record({
-    id: 'content_wasm_gzip_bytes',
-    name: 'of which the content script\'s wasm (compiled in every GitLab page), gzip -9',
-    value: gz(wasm[1]),
-    unit: 'bytes',
-    raw_bytes: wasm[1].length,
-    method: 'zlib.gzipSync(level 9) of dist/chrome/canary_switch_content_bg.wasm',
+    method: 'zlib.gzipSync(level 9) of dist/chrome/canary_switch_bg.wasm',
   });
   for (const b of ['chrome', 'firefox']) {
     const file = `canary-switch-${b}-${manifest.version}.zip`;
@@ -149,14 +135,14 @@ function sizeMetrics() {
       method: 'file size',
     });
   }
-  record({ id: 'wasm_raw_bytes', name: 'Shipped wasm, raw, both modules', value: sum(wasm.map((w) => w.length)), unit: 'bytes', method: 'file sizes' });
+  record({ id: 'wasm_raw_bytes', name: 'Shipped wasm, raw', value: wasm.length, unit: 'bytes', method: 'file size' });
   record({
     id: 'glue_js_bytes',
-    name: 'Glue JS (canary_switch.js + canary_switch_content.js), raw',
-    value: sum(glue.map((g) => g.length)),
+    name: 'Glue JS (canary_switch.js), raw',
+    value: glue.length,
     unit: 'bytes',
-    gzip_bytes: sum(glue.map(gz)),
-    method: 'file sizes (gzip -9 in gzip_bytes)',
+    gzip_bytes: zlib.gzipSync(glue, { level: 9 }).length,
+    method: 'file size (gzip -9 in gzip_bytes)',
   });
 }
 
@@ -314,7 +300,7 @@ async function workerMetric(driver) {
 // On the page's renderer main thread (the thread of the CommitLoad of the page's URL) we take
 // the union of the time covered by:
 //   a. events carrying the extension's URL (chrome-extension://<id>/...): EvaluateScript and
-//      v8.compile of ext-compat.js, canary_switch_content.js and content.js, FunctionCall of callbacks
+//      v8.compile of ext-compat.js, canary_switch.js and content.js, FunctionCall of callbacks
 //      into them (promise/closure trampolines of the glue, the MutationObserver);
 //   b. every wasm event (wasm.*, v8.wasm.*): streaming compile work done on the main thread,
 //      instantiation, lazy compilation of wasm functions. The stand-in's pages use no wasm, so
@@ -556,8 +542,8 @@ async function contentScriptMetrics(driver, standin, extDir) {
         await page.evaluate(() => new Promise((r) => setTimeout(r, 0)));
       });
       const cost = contentScriptCost(events, { pageUrl: url, extBase: driver.extensionBase });
-      // The background injects probe.js, then ext-compat.js, canary_switch_content.js and content.js.
-      const expected = ['probe.js', 'ext-compat.js', 'canary_switch_content.js', 'content.js'];
+      // The background injects probe.js, then ext-compat.js, canary_switch.js and content.js.
+      const expected = ['probe.js', 'ext-compat.js', 'canary_switch.js', 'content.js'];
       if (!expected.every((f) => cost.scriptsSeen.includes(f))) {
         throw new Error(`trace: expected ${expected.join(', ')}, saw ${cost.scriptsSeen.join(', ')}`);
       }

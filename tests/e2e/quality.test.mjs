@@ -51,7 +51,7 @@ describe('quality: chromium', { skip: !realExtensionAvailable() && 'no dist/', t
     await waitForDetection(env.driver, tabId, { url });
     const fetched = await site.evaluate(
       (href) => fetch(href).then((r) => `status ${r.status}`, () => 'refused'),
-      `${env.driver.extensionBase}canary_switch_content_bg.wasm`,
+      `${env.driver.extensionBase}canary_switch_bg.wasm`,
     );
     assert.equal(fetched, 'refused');
     await site.close();
