@@ -121,6 +121,23 @@ fn kind(v: &JsValue) -> Kind {
 
 struct De(JsValue);
 
+/// `fn deserialize_<n>(self, visitor)` for each numeric type: a JS number as the integer or float
+/// it is (the primitive visitors check the range), anything else [`Invalid`].
+macro_rules! number_kinds {
+    ($($name:ident)*) => {
+        $(
+            fn $name<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Invalid> {
+                match kind(&self.0) {
+                    Kind::Unsigned(n) => visitor.visit_u64(n),
+                    Kind::Signed(n) => visitor.visit_i64(n),
+                    Kind::Float(n) => visitor.visit_f64(n),
+                    _ => Err(Invalid),
+                }
+            }
+        )*
+    };
+}
+
 impl<'de> de::Deserializer<'de> for De {
     type Error = Invalid;
 
@@ -169,9 +186,57 @@ impl<'de> de::Deserializer<'de> for De {
         visitor.visit_unit()
     }
 
+    // Where the type says what it wants, only that kind is tried: each visitor then carries
+    // one call, not one for every kind a JS value can have (these are monomorphised per type).
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Invalid> {
+        match self.0.as_string() {
+            Some(s) => visitor.visit_string(s),
+            None => Err(Invalid),
+        }
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Invalid> {
+        self.deserialize_string(visitor)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Invalid> {
+        self.deserialize_string(visitor)
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Invalid> {
+        match self.0.as_bool() {
+            Some(b) => visitor.visit_bool(b),
+            None => Err(Invalid),
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Invalid> {
+        if self.0.is_object() && !Array::is_array(&self.0) {
+            visitor.visit_map(Props::of(&self.0))
+        } else {
+            Err(Invalid)
+        }
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Invalid> {
+        match kind(&self.0) {
+            Kind::Array(a) => visitor.visit_seq(Seq { array: a, next: 0 }),
+            _ => Err(Invalid),
+        }
+    }
+
+    number_kinds! {
+        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_u8
+        deserialize_u16 deserialize_u32 deserialize_u64 deserialize_f32 deserialize_f64
+    }
+
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        unit unit_struct seq tuple tuple_struct map struct identifier
+        i128 u128 char bytes byte_buf unit unit_struct tuple tuple_struct map
     }
 }
 
