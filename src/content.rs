@@ -78,14 +78,31 @@ fn own_element(doc: &Document, selector: &str) -> Option<Element> {
         .find(|e| e.closest(USER_CONTENT).ok().flatten().is_none())
 }
 
-/// The sidebar's `data-sidebar` JSON object, parsed; anything else counts as absent.
+/// The flags of [`crate::stage::SidebarFlags`], the only part of the sidebar JSON that leaves the
+/// page: the rest (menus, the user's name and avatar) is not the extension's business.
+const SIDEBAR_FLAGS: [&str; 3] = [
+    "gitlab_com_and_canary",
+    "gitlab_com_but_not_canary",
+    "is_logged_in",
+];
+
+/// The stage flags of the sidebar's `data-sidebar` JSON object, as the page has them; no
+/// sidebar, or JSON that is not an object, counts as absent.
 fn read_sidebar(doc: &Document) -> Option<JsValue> {
     let aside = own_element(doc, "aside.js-super-sidebar[data-sidebar]")?;
     let json = aside.get_attribute("data-sidebar")?;
     if js_sys::JsString::from(json.as_str()).length() > SIDEBAR_MAX_LEN {
         return None;
     }
-    JSON::parse(&json).ok().filter(is_plain_object)
+    let sidebar = JSON::parse(&json).ok().filter(is_plain_object)?;
+    let flags = Object::new();
+    for key in SIDEBAR_FLAGS {
+        let value = get(&sidebar, key);
+        if !value.is_undefined() {
+            set(&flags, key, &value);
+        }
+    }
+    Some(flags.into())
 }
 
 fn perf_host(peek: &Element) -> Option<Element> {

@@ -7,9 +7,9 @@ use crate::stage::{Detection, PageSignals, PeekHost, PerfBar, PerfBarHost, Sideb
 
 /// What a content script reports about its page: `{"page": …}` to the background after each
 /// load, and `page` in its `whoAmI` answer. The raw readings only; the background checks them
-/// and runs [`crate::stage::detect`]. The page's own JSON (`peek`: the peek results' `host`,
-/// `sidebar`: the `data-sidebar` object) travels next to these fields and is read on its own
-/// ([`PageReport::signals`]), so a malformed one costs only that signal.
+/// and runs [`crate::stage::detect`]. The page's own JSON (`peek`: the peek results' `host`;
+/// `sidebar`: the stage flags of the `data-sidebar` object) travels next to these fields and is
+/// read on its own ([`PageReport::signals`]), so a malformed one costs only that signal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PageReport {
