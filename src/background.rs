@@ -191,11 +191,7 @@ pub async fn refresh_all() {
 /// the page's peek host and sidebar JSON each read on its own (a malformed one is absent).
 pub fn detection_from(page: &JsValue) -> Option<Detection> {
     let report: PageReport = from_js(page.clone()).ok()?;
-    let json = |key: &str| {
-        js_sys::Reflect::get(page, &JsValue::from_str(key))
-            .ok()
-            .filter(JsValue::is_object)
-    };
+    let json = |key: &str| Some(browser::property(page, key)).filter(JsValue::is_object);
     let peek = json("peek").and_then(|v| from_js::<PeekHost>(v).ok());
     let sidebar = json("sidebar").and_then(|v| from_js::<SidebarFlags>(v).ok());
     Some(detect(&report.signals(peek, sidebar), js_sys::Date::now()))
@@ -204,8 +200,7 @@ pub fn detection_from(page: &JsValue) -> Option<Detection> {
 /// `runtime.onMessage` from a content script in the top frame of `tab_id`: `{page}`.
 #[wasm_bindgen]
 pub async fn on_content_message(tab_id: i32, message: JsValue) {
-    let page = js_sys::Reflect::get(&message, &JsValue::from_str("page")).unwrap_or_default();
-    let Some(detection) = detection_from(&page) else {
+    let Some(detection) = detection_from(&browser::property(&message, "page")) else {
         return;
     };
     // The URL comes from the browser's tab, not from the page's message.

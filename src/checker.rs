@@ -280,9 +280,8 @@ async fn probe(target: &Target) -> Result<Observation, String> {
         match tabs::send(target.tab.id, &msg).await {
             Ok(v) if !v.is_null() && !v.is_undefined() => {
                 // `{page, user}` (src/content.rs): checked here, field by field.
-                let field = |key: &str| js_sys::Reflect::get(&v, &JsValue::from_str(key));
-                let page = field("page").unwrap_or_default();
-                let user = field("user").unwrap_or_default();
+                let page = browser::property(&v, "page");
+                let user = browser::property(&v, "user");
                 let identity = match from_js::<UserReport>(user.clone()) {
                     Ok(report) => report.identity(from_js::<ApiUser>(user).ok()),
                     Err(_) => Identity::Unreachable {

@@ -2,8 +2,9 @@
 //! is signed in, and hands the raw readings to the background, which checks and judges them
 //! ([`crate::messages::PageReport`], [`crate::stage::detect`]).
 //!
-//! It uses no serde and no formatting, and decides nothing: it reads a handful of attributes and
-//! texts and sends them as they are, so the code that runs in the page's process stays small.
+//! It deserialises nothing and decides nothing: it reads a handful of attributes and texts and
+//! sends them as they are, so the code that runs in the page's process stays small. Its fetches
+//! and messages go through [`crate::browser`], like the rest of the extension's.
 //!
 //! The page is untrusted. Only GitLab's own elements are read, at their known places:
 //! `body > #js-peek` (Peek renders its bar right after `<body>`), its `#peek-view-host
@@ -13,35 +14,23 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Function, Object, Promise, Reflect, JSON};
+use js_sys::{Object, Promise, Reflect, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Document, Element, MutationObserver, MutationObserverInit};
 
+use crate::browser::{self, fetch_json, property as get, send_to_background, set_timeout};
+
 /// How long the performance bar may take to render its host (Vue renders after load).
 const PERF_BAR_DEADLINE_MS: i32 = 3_000;
 /// How long a request of the content script may take.
-const FETCH_TIMEOUT_MS: f64 = 10_000.0;
+const FETCH_TIMEOUT_MS: u32 = 10_000;
 /// Containers of user-written content: nothing inside them is GitLab's own chrome.
 const USER_CONTENT: &str = "main, #content-body, .md, .content-wrapper, .note-body, .description";
 /// The longest `data-sidebar` parsed (UTF-16 units). GitLab's is a few KiB; a page cannot make
 /// the reader parse megabytes.
 const SIDEBAR_MAX_LEN: u32 = 256 * 1024;
-
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(cb: &Function, ms: i32) -> JsValue;
-    #[wasm_bindgen(catch, js_namespace = ["ext", "runtime"], js_name = sendMessage)]
-    fn send_message(msg: &JsValue) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(catch, js_name = fetch)]
-    fn fetch(url: &str, init: &JsValue) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(js_namespace = AbortSignal, js_name = timeout)]
-    fn abort_timeout(ms: f64) -> JsValue;
-    #[wasm_bindgen(js_namespace = console, js_name = debug)]
-    fn console_debug(what: &str, detail: &JsValue);
-}
 
 thread_local! {
     /// This page's reading, for identity probes that arrive later.
@@ -55,14 +44,6 @@ fn document() -> Option<Document> {
 fn set(o: &Object, key: &str, value: &JsValue) {
     // Setting a plain property on a fresh object cannot fail.
     let _ = Reflect::set(o, &JsValue::from_str(key), value);
-}
-
-fn get(o: &JsValue, key: &str) -> JsValue {
-    Reflect::get(o, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
-}
-
-async fn call(p: Result<Promise, JsValue>) -> Result<JsValue, JsValue> {
-    JsFuture::from(p?).await
 }
 
 /// A plain object (not an array, not null), as `JSON.parse` gives them.
@@ -152,26 +133,6 @@ async fn wait_for_host(peek: &Element) -> Option<Element> {
     perf_host(peek)
 }
 
-/// `GET url` from the page's origin with its cookies: the status and, for a 200, the JSON
-/// body (null when it is not JSON).
-async fn get_json(url: &str) -> Result<(JsValue, JsValue), JsValue> {
-    let init = Object::new();
-    set(&init, "credentials", &"include".into());
-    set(&init, "cache", &"no-store".into());
-    set(&init, "signal", &abort_timeout(FETCH_TIMEOUT_MS));
-    let resp = call(fetch(url, &init)).await?;
-    let status = get(&resp, "status");
-    let mut body = JsValue::NULL;
-    if status.as_f64() == Some(200.0) {
-        if let Ok(json) = get(&resp, "json").dyn_into::<Function>() {
-            body = call(json.call0(&resp).map(Promise::from))
-                .await
-                .unwrap_or(JsValue::NULL);
-        }
-    }
-    Ok((status, body))
-}
-
 /// The peek results' `host`, when the bar itself did not render.
 async fn fetch_peek(peek: &Element) -> Option<JsValue> {
     let url = peek.get_attribute("data-peek-url")?;
@@ -183,7 +144,7 @@ async fn fetch_peek(peek: &Element) -> Option<JsValue> {
     let mut query = url;
     query.push_str("?request_id=");
     query.push_str(&String::from(js_sys::encode_uri_component(&id)));
-    let (_, body) = get_json(&query).await.ok()?;
+    let (_, body) = fetch_json(&query, FETCH_TIMEOUT_MS).await.ok()?;
     Some(get(&body, "host")).filter(is_plain_object)
 }
 
@@ -234,8 +195,8 @@ pub async fn content_main() {
     let msg = Object::new();
     set(&msg, "page", &page);
     // The background may be restarting; the next page reports again.
-    if let Err(e) = call(send_message(&msg)).await {
-        console_debug("Canary Switch:", &e);
+    if let Err(e) = send_to_background(&msg).await {
+        browser::console_debug(&e.0);
     }
 }
 
@@ -245,19 +206,15 @@ pub async fn content_main() {
 #[wasm_bindgen]
 pub async fn content_who_am_i() -> JsValue {
     let user = Object::new();
-    match get_json("/api/v4/user").await {
+    match fetch_json("/api/v4/user", FETCH_TIMEOUT_MS).await {
         Ok((status, body)) => {
-            set(&user, "status", &status);
+            set(&user, "status", &status.into());
             if is_plain_object(&body) {
                 set(&user, "id", &get(&body, "id"));
                 set(&user, "username", &get(&body, "username"));
             }
         }
-        Err(e) => {
-            let message = get(&e, "message");
-            let message = if message.is_string() { message } else { e };
-            set(&user, "error", &message);
-        }
+        Err(e) => set(&user, "error", &e.0.into()),
     }
     let page = match LAST.with(|l| l.borrow().clone()) {
         Some(p) => p,

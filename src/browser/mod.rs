@@ -71,6 +71,9 @@ extern "C" {
     #[wasm_bindgen(js_namespace = AbortSignal, js_name = timeout)]
     fn abort_timeout(ms: u32) -> JsValue;
 
+    #[wasm_bindgen(js_name = setTimeout)]
+    pub fn set_timeout(cb: &js_sys::Function, ms: i32) -> JsValue;
+
     #[wasm_bindgen(js_namespace = console, js_name = warn)]
     pub fn console_warn(s: &str);
     #[wasm_bindgen(js_namespace = console, js_name = debug)]
@@ -97,6 +100,12 @@ impl From<jsval::Invalid> for BrowserError {
     fn from(e: jsval::Invalid) -> Self {
         BrowserError(e.to_string())
     }
+}
+
+/// `object[key]`; `undefined` when it is absent or reading it throws (a value from a page or a
+/// message, whose shape is checked afterwards).
+pub fn property(object: &JsValue, key: &str) -> JsValue {
+    Reflect::get(object, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// Awaits a promise-returning API call that may also throw synchronously.

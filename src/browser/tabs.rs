@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::{call, from_js, to_js, BrowserError};
+use super::{call, from_js, set_timeout, to_js, BrowserError};
 
 #[wasm_bindgen]
 extern "C" {
@@ -22,8 +22,6 @@ extern "C" {
     fn on_updated_add(f: &Function);
     #[wasm_bindgen(js_namespace = ["ext", "tabs", "onUpdated"], js_name = removeListener)]
     fn on_updated_remove(f: &Function);
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(cb: &Function, ms: i32) -> JsValue;
     #[wasm_bindgen(catch, js_namespace = ["ext", "tabs"], js_name = sendMessage)]
     fn tabs_send_message(id: i32, msg: &JsValue, options: &JsValue) -> Result<Promise, JsValue>;
 }
