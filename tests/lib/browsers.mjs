@@ -230,6 +230,31 @@ export function chromiumArgs(standinPort, trapPort) {
   ];
 }
 
+/**
+ * A page handle over a library page: Playwright's (Chromium) or Puppeteer's (Firefox web pages),
+ * whose page objects share these calls. `nav`: the options of goto and reload. Console messages
+ * and uncaught errors are collected from the start.
+ */
+function libraryPage(page, kind, nav) {
+  const messages = [];
+  page.on('console', (m) => messages.push({ type: m.type(), text: m.text(), url: m.location()?.url || '' }));
+  page.on('pageerror', (e) => messages.push({ type: 'pageerror', text: String(e.stack || e), url: page.url() }));
+  return new PageHandle(
+    {
+      evaluate: (fn, arg) => page.evaluate(fn, arg),
+      click: (sel) => page.click(sel),
+      goto: (url) => page.goto(url, nav),
+      reload: () => page.reload(nav),
+      url: async () => page.url(),
+      screenshot: (file) => page.screenshot({ path: file }),
+      consoleMessages: async () => messages.slice(),
+      close: () => page.close(),
+      raw: page,
+    },
+    kind,
+  );
+}
+
 async function launchChromium({ extensionDir, standinPort, headless = true, manifest, trap, helperPage }) {
   const { chromium } = await import('playwright-core');
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'canary-switch-chromium-'));
@@ -283,26 +308,6 @@ async function launchChromium({ extensionDir, standinPort, headless = true, mani
   const extensionId = new URL(sw.url()).host;
   extBase = `chrome-extension://${extensionId}/`;
 
-  function wrap(page, kind) {
-    const messages = [];
-    page.on('console', (m) => messages.push({ type: m.type(), text: m.text(), url: m.location()?.url || '' }));
-    page.on('pageerror', (e) => messages.push({ type: 'pageerror', text: String(e.stack || e), url: page.url() }));
-    return new PageHandle(
-      {
-        evaluate: (fn, arg) => page.evaluate(fn, arg),
-        click: (sel) => page.click(sel),
-        goto: (url) => page.goto(url, { waitUntil: 'load' }),
-        reload: () => page.reload({ waitUntil: 'load' }),
-        url: async () => page.url(),
-        screenshot: (file) => page.screenshot({ path: file }),
-        consoleMessages: async () => messages.slice(),
-        close: () => page.close(),
-        raw: page,
-      },
-      kind,
-    );
-  }
-
   // The first about:blank tab stays open as an anchor, so that closing the last page under test
   // never closes the window (and with it the browser).
   const newTab = () => context.newPage();
@@ -317,13 +322,13 @@ async function launchChromium({ extensionDir, standinPort, headless = true, mani
     extErrors,
     async openPage(url) {
       const page = await newTab();
-      const h = wrap(page, 'web');
+      const h = libraryPage(page, 'web', { waitUntil: 'load' });
       await h.goto(url);
       return h;
     },
     async openExtensionPage(rel) {
       const page = await context.newPage();
-      const h = wrap(page, 'extension');
+      const h = libraryPage(page, 'extension', { waitUntil: 'load' });
       await h.goto(extBase + rel.replace(/^\//, ''));
       return h;
     },
@@ -604,26 +609,6 @@ async function launchFirefox({ extensionDir, standinPort, headless = true, manif
     return win;
   }
 
-  function wrapWeb(page) {
-    const messages = [];
-    page.on('console', (m) => messages.push({ type: m.type(), text: m.text(), url: m.location()?.url || '' }));
-    page.on('pageerror', (e) => messages.push({ type: 'pageerror', text: String(e.stack || e), url: page.url() }));
-    return new PageHandle(
-      {
-        evaluate: (fn, arg) => page.evaluate(fn, arg),
-        click: (sel) => page.click(sel),
-        goto: (url) => page.goto(url, { waitUntil: 'load', timeout: DEFAULT_TIMEOUT }),
-        reload: () => page.reload({ waitUntil: 'load', timeout: DEFAULT_TIMEOUT }),
-        url: async () => page.url(),
-        screenshot: (file) => page.screenshot({ path: file }),
-        consoleMessages: async () => messages.slice(),
-        close: () => page.close(),
-        raw: page,
-      },
-      'web',
-    );
-  }
-
   // Extension pages: raw BiDi on the context id (see the comment above launchFirefox).
   // Console errors: a hook installed after every load we drive (console.error, error and
   // unhandledrejection events); what happens before it is seen by driver.extensionErrors().
@@ -708,7 +693,7 @@ async function launchFirefox({ extensionDir, standinPort, headless = true, manif
     },
     async openPage(url) {
       const page = await newTab();
-      const h = wrapWeb(page);
+      const h = libraryPage(page, 'web', { waitUntil: 'load', timeout: DEFAULT_TIMEOUT });
       await h.goto(url);
       return h;
     },
