@@ -730,7 +730,7 @@ async fn routed(shared: &Shared, env: Environment, parts: Parts, body: Incoming)
         "event": "request",
         "seq": 0,
         "ts": timefmt::now_iso8601(),
-        "host": host_name(&env),
+        "host": env.host,
         "method": parts.method.as_str(),
         "path": path,
         "query": filtered_query(&query),
@@ -867,7 +867,7 @@ fn dispatch(
                         "name": u.name,
                         "state": "active",
                         "avatar_url": format!("/uploads/-/system/user/avatar/{}/avatar.png", u.id),
-                        "web_url": format!("https://{}/{}", host_name(rq.env), u.username),
+                        "web_url": format!("https://{}/{}", rq.env.host, u.username),
                     }),
                 ),
                 None => json_resp(401, &json!({"message": "401 Unauthorized"})),
@@ -917,10 +917,6 @@ fn dispatch(
         path => pages::project_page(path),
     };
     render(shared, inner, rq, state, user, &content, 200)
-}
-
-fn host_name(env: &Environment) -> String {
-    env.host.clone()
 }
 
 fn query_value(query: &str, name: &str) -> Option<String> {
