@@ -224,8 +224,9 @@ for (const name of browsersUnderTest()) {
       });
       // The badge counts the steps while the check runs on this tab.
       await waitUntil(async () => /^[2-5]\/5$/.test((await badge(env.driver, tabId)).text), { what: 'a step badge (n/5) on the checked tab' });
+      // stopServiceWorker returns once the background is stopped. No check that it is still
+      // stopped afterwards: the delayed canary page's load may wake it at once (Firefox, seen).
       await env.driver.stopServiceWorker();
-      assert.equal(await env.driver.serviceWorkerRunning(), false);
       const atStop = await localValue(env.driver, 'check');
       assert.equal(atStop.id, id);
       assert.equal(atStop.verdict, null, 'still running when stopped');
