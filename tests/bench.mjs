@@ -18,6 +18,8 @@
 //   hostnames resolve to the stand-in on 127.0.0.1.
 //
 // Environment: BENCH_NO_WAIT=1 skips waiting for a concurrent e2e run (`node --test`) to end.
+// BENCH_ONLY=popup,worker,content,switch,check runs only those sections (sizes always), for
+// comparing one change quickly; such a run does not write bench/.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -52,6 +54,7 @@ const BUDGET = {
   sessionCheckMs: 3000,
 };
 
+const ONLY = (process.env.BENCH_ONLY || '').split(',').filter(Boolean);
 const started = Date.now();
 const metrics = [];
 const notes = [];
@@ -157,8 +160,11 @@ function prepareExtensionCopy() {
   fs.mkdirSync(SCRATCH, { recursive: true });
   fs.cpSync(path.join(DIST, 'chrome'), dir, { recursive: true });
   const popup = fs.readFileSync(path.join(dir, 'popup.html'), 'utf8');
-  let html = popup.replace(/^[ \t]*<script\b[^>]*><\/script>[ \t]*\n/gm, '');
-  if (/<script/i.test(html)) throw new Error('static.html: popup.html has a script tag this bench does not know how to remove');
+  // Without the scripts and what only they use: the wasm preload hint and its comment.
+  let html = popup
+    .replace(/^[ \t]*<script\b[^>]*><\/script>[ \t]*\n/gm, '')
+    .replace(/^[ \t]*(<!--[^\n]*-->[ \t]*\n[ \t]*)?<link rel="preload"[^>]*>[ \t]*\n/gm, '');
+  if (/<script|rel="preload"/i.test(html)) throw new Error('static.html: popup.html has a script or preload this bench does not know how to remove');
   const pad = Buffer.byteLength(popup) - Buffer.byteLength(html) - '<!---->\n'.length;
   if (pad < 0) throw new Error('static.html: nothing to pad with');
   html = html.replace('</body>', `<!--${'.'.repeat(pad)}-->\n</body>`);
@@ -783,13 +789,16 @@ async function main() {
     const tabId = await driver.tabIdFor(`${STAGING}/bench/popup`, { exact: true });
 
     const sections = [
-      ['popup vs static page', () => popupMetric(driver, tabId)],
-      ['service worker cold start', () => workerMetric(driver)],
-      ['content script on /big', () => contentScriptMetrics(driver, standin, extDir)],
-      ['switch to Next', () => switchMetric(driver, standin)],
-      ['session check', () => sessionCheckMetric(driver)],
+      ['popup', 'popup vs static page', () => popupMetric(driver, tabId)],
+      ['worker', 'service worker cold start', () => workerMetric(driver)],
+      ['content', 'content script on /big', () => contentScriptMetrics(driver, standin, extDir)],
+      ['switch', 'switch to Next', () => switchMetric(driver, standin)],
+      ['check', 'session check', () => sessionCheckMetric(driver)],
     ];
-    for (const [section, run] of sections) {
+    const unknown = ONLY.filter((k) => !sections.some(([key]) => key === k));
+    if (unknown.length) throw new Error(`BENCH_ONLY: unknown section(s) ${unknown.join(', ')}`);
+    for (const [key, section, run] of sections) {
+      if (ONLY.length && !ONLY.includes(key)) continue;
       log(`${section}...`);
       await run();
       noteOverlap(section);
@@ -825,10 +834,12 @@ async function main() {
     metrics,
   };
   fs.mkdirSync(BENCH_DIR, { recursive: true });
-  fs.writeFileSync(path.join(BENCH_DIR, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  // A partial run (BENCH_ONLY) goes to the git-ignored scratch folder, not over the full record.
+  const outDir = ONLY.length ? SCRATCH : BENCH_DIR;
+  fs.writeFileSync(path.join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   const footer = `Chromium ${browserVersion}, headless, ${os.cpus().length} CPUs, load ${round(loadAtStart)} at start; ${new Date().toISOString().slice(0, 10)}; bench wall time ${(wallMs / 1000).toFixed(0)} s. Methods and every sample: bench/results.json.`;
   const md = `${table()}\n\n${footer}\n${notes.map((n) => `\n- ${n}`).join('')}${notes.length ? '\n' : ''}`;
-  fs.writeFileSync(path.join(BENCH_DIR, 'README-table.md'), md);
+  fs.writeFileSync(path.join(outDir, 'README-table.md'), md);
   log(`\n${md}`);
   for (const n of notes) log(`note: ${n}`);
   if (failed.length) {
