@@ -4,16 +4,16 @@
 //! wires its controls. The target tab is `?tab=<id>` or the active tab of this window.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Poll;
 
+use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{Document, Element, HtmlButtonElement, HtmlInputElement};
 
-use crate::browser::{self, msg, request_host_access, tabs, Area};
+use crate::browser::{self, msg, request_host_access, tabs, Area, Stored};
 use crate::dom;
 use crate::environment::path_of;
 use crate::errors::UserError;
@@ -52,6 +52,20 @@ struct Popup {
     doc: Document,
     target: Option<Target>,
     settings: crate::settings::Settings,
+}
+
+/// What [`Popup::refresh`] need not read again.
+#[derive(Default)]
+struct Known {
+    /// All of storage.local.
+    local: Option<Stored>,
+    /// The target tab's URL.
+    url: Option<Option<String>>,
+}
+
+/// The value stored under `key`; `None` when absent, unreadable or storage failed.
+fn stored<T: DeserializeOwned>(local: &Option<Stored>, key: &str) -> Option<T> {
+    local.as_ref()?.get(key).ok().flatten()
 }
 
 fn document() -> Option<Document> {
@@ -169,31 +183,56 @@ impl Popup {
         self.show(testid, href.is_some());
     }
 
-    /// Shows which stage served the tab's page, why it differs from the choice, the share
-    /// observed on Auto, and links for the request.
-    async fn render_served(&self, known: Option<InForce>) {
-        let Some(target) = &self.target else { return };
-        // Everything it shows, read at once: the tab's URL now (it may have navigated since the
-        // popup opened), its stored detection, the observed share, and the preference in force
-        // unless the caller knows it (then the choice buttons are brought up to date too).
-        let url = async { tabs::get(target.tab.id).await.ok().and_then(|t| t.url) };
-        let state = async {
-            Area::Session
-                .read::<TabState>(&tab_key(target.tab.id))
-                .await
-                .ok()
-                .flatten()
-        };
-        let in_force = async {
-            match known {
-                Some(s) => s,
-                None => self
-                    .show_in_force(target.in_force().await)
-                    .unwrap_or(InForce::Auto),
+    /// Reads what every section shows in one round of extension-API calls (all of
+    /// storage.local, the tab's URL now, its stored detection, the cookies in force) and
+    /// renders them all. What the caller has just read is not asked again.
+    async fn refresh(&self, known: Known) {
+        let target = self.target.as_ref();
+        let local = async {
+            match known.local {
+                Some(l) => Some(l),
+                None => Area::Local.read_all().await.ok(),
             }
         };
-        let ((url, state), (in_force, share)) =
-            join2(join2(url, state), join2(in_force, self.read_share())).await;
+        // The tab may have navigated since the popup opened.
+        let url = async {
+            match (known.url, target) {
+                (Some(u), _) => u,
+                (None, Some(t)) => tabs::get(t.tab.id).await.ok().and_then(|t| t.url),
+                (None, None) => None,
+            }
+        };
+        let state = async {
+            let key = tab_key(target?.tab.id);
+            Area::Session.read::<TabState>(&key).await.ok().flatten()
+        };
+        let in_force = async { Some(target?.in_force().await) };
+        let ((local, url), (state, in_force)) =
+            join2(join2(local, url), join2(state, in_force)).await;
+        if let Some(t) = target {
+            let in_force = in_force
+                .and_then(|r| self.show_in_force(r))
+                .unwrap_or(InForce::Auto);
+            let share = stored(&local, &share_key(&t.env.host)).unwrap_or_default();
+            self.render_served(t, url, state, &in_force, &share);
+        }
+        self.render_check(
+            stored(&local, CHECK_KEY),
+            local.as_ref().and_then(|l| l.raw(HISTORY_KEY)),
+        );
+        self.render_watch(stored(&local, WATCH_KEY));
+    }
+
+    /// Shows which stage served the tab's page (`state`, when it is about the page at `url`),
+    /// why it differs from the choice, the share observed on Auto, and links for the request.
+    fn render_served(
+        &self,
+        target: &Target,
+        url: Option<String>,
+        state: Option<TabState>,
+        in_force: &InForce,
+        share: &Share,
+    ) {
         let state = state.filter(|s| url.as_deref() == Some(s.url.as_str()));
         let Some(state) = state else {
             self.set_text("served-stage", Stage::Unknown.as_str());
@@ -205,7 +244,7 @@ impl Popup {
             }
             self.link("logs-link", None);
             self.link("dashboard-link", None);
-            self.show_share(&in_force, &share);
+            self.show_share(in_force, share);
             return;
         };
         let d = &state.detection;
@@ -225,7 +264,7 @@ impl Popup {
         self.set_text("served-signal", &meta);
         if let Some(list) = self.el("explanations") {
             list.set_text_content(None);
-            for e in explain(&in_force, d, &target.env, &path_of(&state.url)) {
+            for e in explain(in_force, d, &target.env, &path_of(&state.url)) {
                 let (key, subs) = e.message();
                 let subs: Vec<&str> = subs.iter().map(String::as_str).collect();
                 if let Ok(li) = self.doc.create_element("li") {
@@ -244,20 +283,7 @@ impl Popup {
         };
         self.link("logs-link", logs);
         self.link("dashboard-link", dashboard);
-        self.show_share(&in_force, &share);
-    }
-
-    /// The canary share observed on Auto for the target's host (none yet: empty).
-    async fn read_share(&self) -> Share {
-        let Some(target) = &self.target else {
-            return Share::default();
-        };
-        Area::Local
-            .read(&share_key(&target.env.host))
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_default()
+        self.show_share(in_force, share);
     }
 
     fn show_share(&self, in_force: &InForce, share: &Share) {
@@ -273,13 +299,7 @@ impl Popup {
     }
 
     /// The session check in progress or last finished: status, prompt, report.
-    async fn render_check(&self) {
-        let (check, history) = join2(
-            Area::Local.read::<Check>(CHECK_KEY),
-            Area::Local.read_raw(HISTORY_KEY),
-        )
-        .await;
-        let check = check.ok().flatten();
+    fn render_check(&self, check: Option<Check>, history: Option<JsValue>) {
         let running = check.as_ref().is_some_and(Check::running);
         if let Some(b) = self
             .el("session-check-start")
@@ -313,7 +333,6 @@ impl Popup {
         self.show("session-check-report", finished);
         self.show("session-check-copy", finished);
         // The history goes to the export link as stored: no round trip through Rust types.
-        let history = history.ok().flatten();
         let href = history
             .filter(|h| js_sys::Array::is_array(h) && js_sys::Array::from(h).length() > 0)
             .and_then(|h| {
@@ -334,8 +353,7 @@ impl Popup {
     }
 
     /// The watch: environments to choose, status, timeline.
-    async fn render_watch(&self) {
-        let watch: Option<Watch> = Area::Local.read(WATCH_KEY).await.ok().flatten();
+    fn render_watch(&self, watch: Option<Watch>) {
         let active = watch.as_ref().is_some_and(Watch::active);
         self.show("watch-start", !active);
         self.show("watch-stop", active);
@@ -421,8 +439,7 @@ impl Popup {
                 let _ = el.remove_attribute("hidden");
             }
         }
-        self.render_check().await;
-        self.render_watch().await;
+        self.refresh(Known::default()).await;
     }
 
     async fn choose(self: Rc<Self>, pref: Preference) {
@@ -468,19 +485,6 @@ impl Popup {
         }
         self.enable_controls(true);
     }
-}
-
-/// Polls futures together until all are done, so that their extension-API calls overlap.
-async fn join_all(mut futures: Vec<Pin<Box<dyn Future<Output = ()> + '_>>>) {
-    std::future::poll_fn(|cx| {
-        futures.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if futures.is_empty() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await
 }
 
 /// Both futures' results, polled together so that their extension-API calls overlap.
@@ -541,7 +545,13 @@ pub async fn popup_main() {
             None => tabs::active(true).await.ok().flatten(),
         }
     };
-    let ((settings, storage_error), tab) = join2(switch::settings(), tab).await;
+    let (local, tab) = join2(Area::Local.read_all(), tab).await;
+    let (settings, storage_error) = switch::settings_from(match &local {
+        Ok(l) => l.get(SETTINGS_KEY),
+        Err(e) => Err(e.clone()),
+    });
+    let local = local.ok();
+    let url = tab.as_ref().map(|t| t.url.clone());
     let target = match tab {
         Some(tab) => switch::target_for(tab, &settings).await,
         None => Err(UserError::TabGone),
@@ -682,35 +692,17 @@ pub async fn popup_main() {
         let p = popup.clone();
         browser::on_storage_changed(move || {
             let p = p.clone();
-            spawn_local(async move {
-                join_all(vec![
-                    Box::pin(p.render_served(None)),
-                    Box::pin(p.render_check()),
-                    Box::pin(p.render_watch()),
-                ])
-                .await;
-            });
+            spawn_local(async move { p.refresh(Known::default()).await });
         });
     }
-    // The sections read different storage keys and APIs: ask them all at once.
+    // A check left half-done by a stopped worker goes on now.
+    let half_done = stored::<Check>(&local, CHECK_KEY).is_some_and(|c| c.running());
     let resume = async {
-        // A check left half-done by a stopped worker goes on now.
-        if Area::Local
-            .read::<Check>(CHECK_KEY)
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|c| c.running())
-        {
+        if half_done {
             let _ = command(&Command::ResumeCheck).await;
         }
     };
-    join_all(vec![
-        Box::pin(popup.render_served(None)),
-        Box::pin(popup.render_check()),
-        Box::pin(popup.render_watch()),
-        Box::pin(resume),
-    ])
-    .await;
+    // Storage and the tab were read above: only the detection and the cookies are left.
+    join2(popup.refresh(Known { local, url }), resume).await;
     popup.body_attr("data-ready", "");
 }

@@ -24,7 +24,15 @@ pub struct Target {
 
 /// Settings from storage; the defaults (and the reason) when they cannot be read.
 pub async fn settings() -> (Settings, Option<UserError>) {
-    match Area::Local.read::<Settings>(SETTINGS_KEY).await {
+    settings_from(Area::Local.read::<Settings>(SETTINGS_KEY).await)
+}
+
+/// The settings in force from what storage answered: defaults when there are none, or when
+/// storage failed (with the error to show).
+pub fn settings_from(
+    read: Result<Option<Settings>, BrowserError>,
+) -> (Settings, Option<UserError>) {
+    match read {
         Ok(s) => (s.unwrap_or_default().migrated(), None),
         Err(BrowserError(detail)) => (Settings::default(), Some(UserError::Storage { detail })),
     }

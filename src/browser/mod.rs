@@ -173,9 +173,12 @@ impl Area {
 
     /// Reads one key as the JS value stored.
     pub async fn read_raw(self, key: &str) -> Result<Option<JsValue>, BrowserError> {
-        let all = call(self.get(&JsValue::from_str(key))).await?;
-        let v = Reflect::get(&all, &JsValue::from_str(key)).map_err(BrowserError::from_js)?;
-        Ok((!v.is_undefined() && !v.is_null()).then_some(v))
+        Ok(Stored(call(self.get(&JsValue::from_str(key))).await?).raw(key))
+    }
+
+    /// Reads every key at once: one API call where a page shows many keys.
+    pub async fn read_all(self) -> Result<Stored, BrowserError> {
+        call(self.get(&JsValue::NULL)).await.map(Stored)
     }
 
     /// Writes one key.
@@ -188,6 +191,23 @@ impl Area {
 
     pub async fn delete(self, key: &str) -> Result<(), BrowserError> {
         call(self.remove(&JsValue::from_str(key))).await.map(|_| ())
+    }
+}
+
+/// What `storage.<area>.get` answered: the stored keys and their values.
+#[derive(Clone)]
+pub struct Stored(JsValue);
+
+impl Stored {
+    /// The value of `key` as stored; `None` when absent.
+    pub fn raw(&self, key: &str) -> Option<JsValue> {
+        let v = property(&self.0, key);
+        (!v.is_undefined() && !v.is_null()).then_some(v)
+    }
+
+    /// The value of `key`; `None` when absent.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, BrowserError> {
+        self.raw(key).map(from_js).transpose()
     }
 }
 
