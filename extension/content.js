@@ -10,8 +10,11 @@
   const ready = fetch(ext.runtime.getURL('canary_switch_bg.wasm'))
     .then((r) => r.arrayBuffer())
     .then((bytes) => wasm_bindgen({ module_or_path: bytes }));
-  const detected = ready.then(() => wasm_bindgen.content_main());
-  detected.catch((e) => console.debug('Canary Switch:', e));
+  // Settles once the page has been reported; a failed report (the background restarting: the
+  // next page reports again) is logged and does not stop identity probes.
+  const detected = ready
+    .then(() => wasm_bindgen.content_main())
+    .catch((e) => console.debug('Canary Switch:', e));
   ext.runtime.onMessage.addListener((message, _sender, sendResponse) => {
     if (!message || message.type !== 'whoAmI') return false;
     detected

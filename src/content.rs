@@ -20,7 +20,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Document, Element, MutationObserver, MutationObserverInit};
 
-use crate::browser::{self, fetch_json, property as get, send_to_background, set_timeout};
+use crate::browser::{self, fetch_json, property as get, set_timeout};
 
 /// How long the performance bar may take to render its host (Vue renders after load).
 const PERF_BAR_DEADLINE_MS: i32 = 3_000;
@@ -148,55 +148,92 @@ async fn fetch_peek(peek: &Element) -> Option<JsValue> {
     Some(get(&body, "host")).filter(is_plain_object)
 }
 
-/// Reads every signal of the page, waiting for the perf bar if it is on. The object has the
-/// shape of [`crate::messages::PageReport`] plus `peek` and `sidebar` (page JSON, unchecked).
-async fn read_page(doc: &Document) -> Object {
+/// What the page shows at once: sidebar flags, Next badge, request id, and the perf bar's host
+/// if it has rendered. `Err` holds the bar (`body > #js-peek`) when it is on but its host has
+/// not rendered yet: then [`finish_reading`] waits for it.
+fn read_now(doc: &Document) -> Result<Object, (Object, Element)> {
     let page = Object::new();
     if let Some(sidebar) = read_sidebar(doc) {
         set(&page, "sidebar", &sidebar);
     }
     let badge = own_element(doc, "[data-testid=\"canary-badge-link\"]").is_some();
     set(&page, "nextBadge", &badge.into());
-    let mut perf_bar = "off";
-    if let Some(peek) = doc.query_selector("body > #js-peek").ok().flatten() {
-        if let Some(id) = peek.get_attribute("data-request-id") {
-            set(&page, "requestId", &id.into());
+    let Some(peek) = doc.query_selector("body > #js-peek").ok().flatten() else {
+        set(&page, "perfBar", &"off".into());
+        return Ok(page);
+    };
+    if let Some(id) = peek.get_attribute("data-request-id") {
+        set(&page, "requestId", &id.into());
+    }
+    match perf_host(&peek) {
+        Some(host) => {
+            set_perf_host(&page, &host);
+            Ok(page)
         }
-        match wait_for_host(&peek).await {
-            Some(host) => {
-                perf_bar = "rendered";
-                let h = Object::new();
-                set(&h, "text", &host.text_content().unwrap_or_default().into());
-                set(
-                    &h,
-                    "canaryClass",
-                    &host.class_list().contains("canary").into(),
-                );
-                set(&page, "perfHost", &h);
-            }
-            None => {
-                perf_bar = "not-rendered";
-                if let Some(host) = fetch_peek(&peek).await {
-                    set(&page, "peek", &host);
-                }
+        None => Err((page, peek)),
+    }
+}
+
+fn set_perf_host(page: &Object, host: &Element) {
+    let h = Object::new();
+    set(&h, "text", &host.text_content().unwrap_or_default().into());
+    set(
+        &h,
+        "canaryClass",
+        &host.class_list().contains("canary").into(),
+    );
+    set(page, "perfHost", &h);
+    set(page, "perfBar", &"rendered".into());
+}
+
+/// The rest of [`read_now`]'s reading when the perf bar's host had not rendered: waits for it,
+/// or past the deadline asks the peek results.
+async fn finish_reading(page: Object, peek: Element) -> Object {
+    match wait_for_host(&peek).await {
+        Some(host) => set_perf_host(&page, &host),
+        None => {
+            set(&page, "perfBar", &"not-rendered".into());
+            if let Some(host) = fetch_peek(&peek).await {
+                set(&page, "peek", &host);
             }
         }
     }
-    set(&page, "perfBar", &perf_bar.into());
     page
 }
 
-/// Entry point, called by `content.js` on every GitLab page: `{page}` to the background.
-#[wasm_bindgen]
-pub async fn content_main() {
-    let Some(doc) = document() else { return };
-    let page = read_page(&doc).await;
+/// Reads every signal of the page, waiting for the perf bar if it is on. The object has the
+/// shape of [`crate::messages::PageReport`] plus `peek` and `sidebar` (page JSON, unchecked).
+async fn read_page(doc: &Document) -> Object {
+    match read_now(doc) {
+        Ok(page) => page,
+        Err((page, peek)) => finish_reading(page, peek).await,
+    }
+}
+
+/// `{page}` to the background, remembered for later identity probes.
+fn report(page: Object) -> Result<Promise, JsValue> {
     LAST.with(|l| *l.borrow_mut() = Some(page.clone()));
     let msg = Object::new();
     set(&msg, "page", &page);
-    // The background may be restarting; the next page reports again.
-    if let Err(e) = send_to_background(&msg).await {
-        browser::console_debug(&e.0);
+    browser::send_to_background_now(&msg)
+}
+
+/// Entry point, called by `content.js` on every GitLab page: `{page}` to the background. The
+/// reader is injected after `load`, so the perf bar has usually rendered: then it reads and
+/// sends at once, without a future (the page's main thread runs less code); otherwise it waits.
+/// The promise settles with the send; `content.js` logs a failure (the background may be
+/// restarting: the next page reports again).
+#[wasm_bindgen]
+pub fn content_main() -> Result<Promise, JsValue> {
+    let Some(doc) = document() else {
+        return Ok(Promise::resolve(&JsValue::UNDEFINED));
+    };
+    match read_now(&doc) {
+        Ok(page) => report(page),
+        Err((page, peek)) => Ok(wasm_bindgen_futures::future_to_promise(async move {
+            let page = finish_reading(page, peek).await;
+            JsFuture::from(report(page)?).await
+        })),
     }
 }
 

@@ -375,7 +375,13 @@ pub async fn notify(id: &str, title: &str, message: &str) -> Result<(), BrowserE
 
 /// Sends a message to the background (from an extension page).
 pub async fn send_to_background(msg: &JsValue) -> Result<JsValue, BrowserError> {
-    call(runtime_send_message(msg)).await
+    call(send_to_background_now(msg)).await
+}
+
+/// Sends a message to the background without awaiting it: the browser's promise of the reply
+/// (or the error thrown at once), for callers that hand it on to JS.
+pub fn send_to_background_now(msg: &JsValue) -> Result<Promise, JsValue> {
+    runtime_send_message(msg)
 }
 
 /// First 8 hex digits of SHA-256: a one-way fingerprint that tells two values apart without
