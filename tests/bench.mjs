@@ -18,7 +18,7 @@
 //   hostnames resolve to the stand-in on 127.0.0.1.
 //
 // Environment: BENCH_NO_WAIT=1 skips waiting for a concurrent e2e run (`node --test`) to end.
-// BENCH_ONLY=popup,worker,content,switch,check runs only those sections (sizes always), for
+// BENCH_ONLY=popup,worker,content,switch,check,floor runs only those sections (sizes always), for
 // comparing one change quickly; such a run does not write bench/.
 
 import fs from 'node:fs';
@@ -55,6 +55,7 @@ const BUDGET = {
 };
 
 const ONLY = (process.env.BENCH_ONLY || '').split(',').filter(Boolean);
+const want = (section) => !ONLY.length || ONLY.includes(section);
 const started = Date.now();
 const metrics = [];
 const notes = [];
@@ -194,7 +195,7 @@ function initScript() {
 //    (observer above). Static page: navigation start to loadEventEnd (its stylesheet and icon
 //    loaded, nothing left to do). Runs alternate popup-first and static-first.
 
-async function popupMetric(driver, tabId) {
+async function popupMetric(driver, tabId, { floor = false } = {}) {
   const { context } = driver.raw;
   const openTimed = async (rel) => {
     const page = await context.newPage();
@@ -204,7 +205,8 @@ async function popupMetric(driver, tabId) {
         await page.waitForFunction(() => globalThis.__benchReadyAt !== undefined);
         const r = await page.evaluate(() => ({ at: globalThis.__benchReadyAt, state: document.body.dataset.ready, env: document.querySelector('[data-testid=environment]')?.textContent }));
         if (r.state === 'error') throw new Error(`popup failed to start: ${await page.textContent('[data-testid=error]')}`);
-        if (!r.env?.startsWith('staging.gitlab.com')) throw new Error(`popup shows environment ${r.env}, expected staging.gitlab.com`);
+        // The floor's popup only loads the core: it shows nothing.
+        if (!floor && !r.env?.startsWith('staging.gitlab.com')) throw new Error(`popup shows environment ${r.env}, expected staging.gitlab.com`);
         return r.at;
       }
       return await page.waitForFunction(() => performance.getEntriesByType('navigation')[0]?.loadEventEnd || 0).then((h) => h.jsonValue());
@@ -223,6 +225,20 @@ async function popupMetric(driver, tabId) {
   }
   const p = median(popup);
   const s = median(plain);
+  if (floor) {
+    record({
+      id: 'floor_popup_core_only_vs_static',
+      name: 'Floor: popup that only loads the core (no Rust call), vs static page',
+      value: round(p / s, 3),
+      unit: 'x',
+      runs: RUNS.popup,
+      measured_ms: p,
+      samples: popup,
+      baseline: { what: 'static.html, as for the popup', value: s, unit: 'ms', runs: RUNS.popup, samples: plain },
+      method: 'as popup_ready_vs_static, with popup.js replaced by a loader that sets data-ready once wasm_bindgen() has instantiated the module',
+    });
+    return;
+  }
   record({
     id: 'popup_ready_vs_static',
     name: 'Popup open → body[data-ready], vs static page of the same size',
@@ -477,6 +493,41 @@ function flagDifferences(extDir, plainProfile) {
   return [...[...sa].filter((x) => !sb.has(x)).map((x) => `extension only: ${x}`), ...[...sb].filter((x) => !sa.has(x)).map((x) => `plain only: ${x}`)];
 }
 
+/** Traced content-script costs on /big, RUNS.trace of them after a warm-up (`tag` keeps URLs apart). */
+async function tracedContentCosts(driver, worker, tag) {
+  const costs = [];
+  for (let i = 0; i < WARMUP + RUNS.trace; i++) {
+    const url = `${STAGING}/big?${tag}=${i}`;
+    const events = await traced(driver.raw.context, async (page) => {
+      await page.goto(url, { waitUntil: 'load' });
+      const t = await navTiming(page);
+      await badgeSet(worker, await driver.tabIdFor(url, { exact: true }), t.origin);
+      await page.evaluate(() => new Promise((r) => setTimeout(r, 0)));
+    });
+    const cost = contentScriptCost(events, { pageUrl: url, extBase: driver.extensionBase });
+    // The background injects probe.js, then ext-compat.js, canary_switch.js and content.js.
+    const expected = ['probe.js', 'ext-compat.js', 'canary_switch.js', 'content.js'];
+    if (!expected.every((f) => cost.scriptsSeen.includes(f))) {
+      throw new Error(`trace: expected ${expected.join(', ')}, saw ${cost.scriptsSeen.join(', ')}`);
+    }
+    if (i >= WARMUP) costs.push(cost);
+  }
+  return costs;
+}
+
+const pickFrom = (costs) => (k) => costs.map((c) => round(c[k]));
+
+/** Median ms per trace event name, largest first (nested events overlap their parents). */
+function byEvent(costs) {
+  return Object.fromEntries(
+    Object.keys(costs[0].byName)
+      .map((n) => [n, median(costs.map((c) => c.byName[n] || 0))])
+      .filter(([, ms]) => ms >= 0.05)
+      .sort((a, b) => b[1] - a[1])
+      .map(([n, ms]) => [n, round(ms)]),
+  );
+}
+
 async function contentScriptMetrics(driver, standin, extDir) {
   const { context } = driver.raw;
   const plain = await launchPlain(standin.port);
@@ -538,23 +589,7 @@ async function contentScriptMetrics(driver, standin, extDir) {
     });
 
     // Main-thread time, traced (separate runs: tracing slows the page down).
-    const costs = [];
-    for (let i = 0; i < WARMUP + RUNS.trace; i++) {
-      const url = `${STAGING}/big?trace=${i}`;
-      const events = await traced(context, async (page) => {
-        await page.goto(url, { waitUntil: 'load' });
-        const t = await navTiming(page);
-        await badgeSet(worker, await driver.tabIdFor(url, { exact: true }), t.origin);
-        await page.evaluate(() => new Promise((r) => setTimeout(r, 0)));
-      });
-      const cost = contentScriptCost(events, { pageUrl: url, extBase: driver.extensionBase });
-      // The background injects probe.js, then ext-compat.js, canary_switch.js and content.js.
-      const expected = ['probe.js', 'ext-compat.js', 'canary_switch.js', 'content.js'];
-      if (!expected.every((f) => cost.scriptsSeen.includes(f))) {
-        throw new Error(`trace: expected ${expected.join(', ')}, saw ${cost.scriptsSeen.join(', ')}`);
-      }
-      if (i >= WARMUP) costs.push(cost);
-    }
+    const costs = await tracedContentCosts(driver, worker, 'trace');
     // Control: the same analysis on the page without the extension must find nothing.
     const controlUrl = `${STAGING}/big?trace=control`;
     const control = contentScriptCost(
@@ -564,7 +599,7 @@ async function contentScriptMetrics(driver, standin, extDir) {
       }),
       { pageUrl: controlUrl, extBase: driver.extensionBase },
     );
-    const pick = (k) => costs.map((c) => round(c[k]));
+    const pick = pickFrom(costs);
     record({
       id: 'content_main_thread_ms',
       name: 'Content script main-thread time on /big (trace, upper bound)',
@@ -577,13 +612,7 @@ async function contentScriptMetrics(driver, standin, extDir) {
       lower_bound_samples: pick('lowerMs'),
       script_evaluation_ms: median(pick('scriptEvalMs')),
       wasm_events_ms: median(pick('wasmMs')),
-      by_event_ms: Object.fromEntries(
-        Object.keys(costs[0].byName)
-          .map((n) => [n, median(costs.map((c) => c.byName[n] || 0))])
-          .filter(([, ms]) => ms >= 0.05)
-          .sort((a, b) => b[1] - a[1])
-          .map(([n, ms]) => [n, round(ms)]),
-      ),
+      by_event_ms: byEvent(costs),
       control_without_extension_ms: round(control.upperMs),
       method:
         'Chromium trace (devtools.timeline, toplevel, v8, v8.execute, v8.wasm) of the page renderer main thread: union of events with a chrome-extension://<id>/ URL (EvaluateScript, v8.compile, FunctionCall), all wasm.* / v8.wasm.* events, and the RunMicrotasks checkpoints containing them (upper bound; lower_bound_ms without the checkpoints)',
@@ -742,7 +771,7 @@ function fmt(value, unit) {
 function measuredCell(m) {
   if (m.unit === 'x') return `${fmt(m.value, 'x')} (${m.measured_ms.toFixed(1)} ms vs ${m.baseline.value.toFixed(1)} ms)`;
   if (m.id === 'switch_next_ms') return `${fmt(m.value, 'ms')} (${m.ratio_to_baseline.toFixed(2)}× a plain reload, ${m.baseline.value.toFixed(1)} ms)`;
-  if (m.id === 'content_main_thread_ms') return `${fmt(m.value, 'ms')} (lower bound ${m.lower_bound_ms.toFixed(1)} ms)`;
+  if (m.lower_bound_ms !== undefined) return `${fmt(m.value, 'ms')} (lower bound ${m.lower_bound_ms.toFixed(1)} ms)`;
   if (m.id === 'session_check_ms') return `${fmt(m.value, 'ms')}, ${m.verdicts.every((v) => v.startsWith('PASS')) ? 'all PASS' : m.verdicts.map((v) => v.split(' ')[0]).join('/')}`;
   if (m.id === 'switch_next_navigations') return `${fmt(m.value, m.unit)} (runs: ${m.samples.join(', ')})`;
   if (m.id === 'glue_js_bytes') return `${fmt(m.value, 'bytes')}, gzip ${fmt(m.gzip_bytes, 'bytes')}`;
@@ -765,6 +794,60 @@ function table() {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+// ---------------------------------------------------------------------------------------------
+// 7. Floors: what the core costs before the extension does anything. A second copy of the
+//    extension whose popup.js and content.js only load the module, as the real loaders do, and
+//    never call into Rust: the popup then sets data-ready, the content script sends the
+//    background one fixed report (a main pod) so that the badge marks its end. Reported, not
+//    budgeted: they say how much of each budget the module's loading alone takes.
+
+const FLOOR_LOADERS = {
+  'popup.js': `// Bench floor: load the core as popup.js does; no call into Rust.
+wasm_bindgen({ module_or_path: 'canary_switch_bg.wasm' }).then(() => { document.body.dataset.ready = ''; });
+`,
+  'content.js': `// Bench floor: load the core as content.js does; no call into Rust, no page read.
+fetch(ext.runtime.getURL('canary_switch_bg.wasm'))
+  .then((r) => r.arrayBuffer())
+  .then((bytes) => wasm_bindgen({ module_or_path: bytes }))
+  .then(() => ext.runtime.sendMessage({ page: { perfBar: 'rendered', perfHost: { text: 'gitlab-webservice-web-00000-floor', canaryClass: false } } }));
+`,
+};
+
+async function floorMetrics(standin, extDir) {
+  const dir = path.join(SCRATCH, 'ext-floor');
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.cpSync(extDir, dir, { recursive: true });
+  for (const [file, text] of Object.entries(FLOOR_LOADERS)) {
+    if (!fs.existsSync(path.join(dir, file))) throw new Error(`floor: the extension has no ${file} to replace`);
+    fs.writeFileSync(path.join(dir, file), text);
+  }
+  const driver = await launch('chromium', { extensionDir: dir, standinPort: standin.port, headless: true });
+  try {
+    const { context } = driver.raw;
+    await context.addInitScript(initScript);
+    await context.addCookies([{ name: 'perf_bar_enabled', value: 'true', domain: 'staging.gitlab.com', path: '/', secure: true }]);
+    const anchor = await driver.openPage(`${STAGING}/bench/popup`);
+    await popupMetric(driver, await driver.tabIdFor(`${STAGING}/bench/popup`, { exact: true }), { floor: true });
+    const costs = await tracedContentCosts(driver, await ensureBadgeRecorder(driver), 'floor');
+    const pick = pickFrom(costs);
+    record({
+      id: 'floor_content_core_only_ms',
+      name: 'Floor: content script that only loads the core and sends one fixed report, main-thread time on /big',
+      value: median(pick('upperMs')),
+      unit: 'ms',
+      runs: RUNS.trace,
+      samples: pick('upperMs'),
+      lower_bound_ms: median(pick('lowerMs')),
+      lower_bound_samples: pick('lowerMs'),
+      by_event_ms: byEvent(costs),
+      method: 'as content_main_thread_ms, with content.js replaced by a loader that instantiates the module from its bytes and sends {page} from JS',
+    });
+    await anchor.close();
+  } finally {
+    await driver.close();
+  }
+}
 
 async function main() {
   for (const f of [path.join(DIST, 'chrome', 'manifest.json'), standinBin()]) {
@@ -795,10 +878,10 @@ async function main() {
       ['switch', 'switch to Next', () => switchMetric(driver, standin)],
       ['check', 'session check', () => sessionCheckMetric(driver)],
     ];
-    const unknown = ONLY.filter((k) => !sections.some(([key]) => key === k));
+    const unknown = ONLY.filter((k) => k !== 'floor' && !sections.some(([key]) => key === k));
     if (unknown.length) throw new Error(`BENCH_ONLY: unknown section(s) ${unknown.join(', ')}`);
     for (const [key, section, run] of sections) {
-      if (ONLY.length && !ONLY.includes(key)) continue;
+      if (!want(key)) continue;
       log(`${section}...`);
       await run();
       noteOverlap(section);
@@ -809,6 +892,14 @@ async function main() {
     if (errors.length) notes.push(`The extension reported ${errors.length} error(s): ${errors.map((e) => e.text).join(' | ').slice(0, 500)}`);
     const leaked = driver.outsideRequests().filter((a) => /gitlab\.com/.test(a.target));
     if (leaked.length) notes.push(`GitLab requests reached the trap proxy (host mapping broken): ${leaked.map((a) => a.target).join(', ')}`);
+    // The floors run on their own copy of the extension, after the real one has closed.
+    if (want('floor')) {
+      await driver.close();
+      driver = null;
+      log('floors (the core loaded, nothing done)...');
+      await floorMetrics(standin, extDir);
+      noteOverlap('floors');
+    }
   } finally {
     if (driver) await driver.close();
     await standin.stop();
@@ -837,7 +928,7 @@ async function main() {
   // A partial run (BENCH_ONLY) goes to the git-ignored scratch folder, not over the full record.
   const outDir = ONLY.length ? SCRATCH : BENCH_DIR;
   fs.writeFileSync(path.join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  const footer = `Chromium ${browserVersion}, headless, ${os.cpus().length} CPUs, load ${round(loadAtStart)} at start; ${new Date().toISOString().slice(0, 10)}; bench wall time ${(wallMs / 1000).toFixed(0)} s. Methods and every sample: bench/results.json.`;
+  const footer = `Chromium ${browserVersion}, headless, ${os.cpus().length} CPUs, load ${round(loadAtStart)} at start; ${new Date().toISOString().slice(0, 10)}; bench wall time ${(wallMs / 1000).toFixed(0)} s. Methods and every sample: ${path.relative(REPO_ROOT, path.join(ONLY.length ? SCRATCH : BENCH_DIR, "results.json"))}.`;
   const md = `${table()}\n\n${footer}\n${notes.map((n) => `\n- ${n}`).join('')}${notes.length ? '\n' : ''}`;
   fs.writeFileSync(path.join(outDir, 'README-table.md'), md);
   log(`\n${md}`);
