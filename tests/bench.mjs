@@ -525,6 +525,21 @@ async function tracedContentCosts(driver, worker, tag) {
 
 const pickFrom = (costs) => (k) => costs.map((c) => round(c[k]));
 
+/** What every traced main-thread record reports: medians of both bounds, samples, and where the time goes. */
+function tracedFields(costs) {
+  const pick = pickFrom(costs);
+  return {
+    value: median(pick('upperMs')),
+    unit: 'ms',
+    runs: RUNS.trace,
+    samples: pick('upperMs'),
+    lower_bound_ms: median(pick('lowerMs')),
+    lower_bound_samples: pick('lowerMs'),
+    by_event_ms: byEvent(costs),
+    by_script_ms: byEvent(costs, 'byScript'),
+  };
+}
+
 /** Median ms per trace event name (or per script, `by = 'byScript'`), largest first. */
 function byEvent(costs, by = 'byName') {
   return Object.fromEntries(
@@ -611,17 +626,10 @@ async function contentScriptMetrics(driver, standin, extDir) {
     record({
       id: 'content_main_thread_ms',
       name: 'Content script main-thread time on /big (trace, upper bound)',
-      value: median(pick('upperMs')),
-      unit: 'ms',
+      ...tracedFields(costs),
       budget: { max: BUDGET.contentMainThreadMs, unit: 'ms' },
-      runs: RUNS.trace,
-      samples: pick('upperMs'),
-      lower_bound_ms: median(pick('lowerMs')),
-      lower_bound_samples: pick('lowerMs'),
       script_evaluation_ms: median(pick('scriptEvalMs')),
       wasm_events_ms: median(pick('wasmMs')),
-      by_event_ms: byEvent(costs),
-      by_script_ms: byEvent(costs, 'byScript'),
       control_without_extension_ms: round(control.upperMs),
       method:
         'Chromium trace (devtools.timeline, toplevel, v8, v8.execute, v8.wasm) of the page renderer main thread: union of events with a chrome-extension://<id>/ URL (EvaluateScript, v8.compile, FunctionCall), all wasm.* / v8.wasm.* events, and the RunMicrotasks checkpoints containing them (upper bound; lower_bound_ms without the checkpoints)',
@@ -839,18 +847,10 @@ async function floorMetrics(standin, extDir) {
     const anchor = await driver.openPage(`${STAGING}/bench/popup`);
     await popupMetric(driver, await driver.tabIdFor(`${STAGING}/bench/popup`, { exact: true }), { floor: true });
     const costs = await tracedContentCosts(driver, await ensureBadgeRecorder(driver), 'floor');
-    const pick = pickFrom(costs);
     record({
       id: 'floor_content_core_only_ms',
       name: 'Floor: content script that only loads the core and sends one fixed report, main-thread time on /big',
-      value: median(pick('upperMs')),
-      unit: 'ms',
-      runs: RUNS.trace,
-      samples: pick('upperMs'),
-      lower_bound_ms: median(pick('lowerMs')),
-      lower_bound_samples: pick('lowerMs'),
-      by_event_ms: byEvent(costs),
-      by_script_ms: byEvent(costs, 'byScript'),
+      ...tracedFields(costs),
       method: 'as content_main_thread_ms, with content.js replaced by a loader that instantiates the module from its bytes and sends {page} from JS',
     });
     await anchor.close();
