@@ -15,6 +15,41 @@ import { openPopup, choose, setScopeThisEnv, SEL } from '../lib/popup.mjs';
 const STAGING = 'https://staging.gitlab.com';
 const skip = realExtensionAvailable() && process.env.EXT_FIXTURE !== '1' ? false : 'needs the built extension (dist/chrome, dist/firefox)';
 
+/** GET entries for host+path with seq > since. */
+async function hits(env, host, path, since) {
+  return (await env.standin.log(since)).filter((e) => e.method === 'GET' && e.host === host && e.path === path);
+}
+
+/**
+ * In `env`'s browser: open `url` in a tab, open the popup for it, pick the scope, choose, and check the common
+ * promises: the switch ends "done" with a message and no error, and the tab was reloaded
+ * exactly once. Returns the reload's log entry.
+ */
+async function switchIn(env, choice, url, { thisEnvOnly = false } = {}) {
+  const { host, pathname } = new URL(url);
+  const page = env.track(await env.driver.openPage(url));
+  await env.standin.waitForLog((e) => e.host === host && e.path === pathname, { what: `first load of ${url}` });
+  const tabId = await env.driver.tabIdFor(url, { exact: true });
+  const popup = env.track(await openPopup(env.driver, tabId));
+  assert.equal(await popup.text(SEL.environment).then((t) => t.split(' ')[0]), host);
+  await setScopeThisEnv(popup, thisEnvOnly);
+
+  const since = await env.standin.lastSeq();
+  const result = await choose(popup, choice);
+  assert.equal(result.state, 'done', `switch ended in error: ${result.error}`);
+  assert.equal(result.error, '');
+  assert.notEqual(result.message, '', 'the popup says what the choice changed');
+
+  // The tab has reloaded (data-switch=done), so its request is in the log. A barrier before
+  // counting: one more round trip through the browser, so that a second reload fired at the
+  // same time would be logged too.
+  const barrier = env.track(await env.driver.openPage(`https://ops.gitlab.com/-/barrier/${Date.now()}`));
+  await barrier.close();
+  const reloads = await hits(env, host, pathname, since);
+  assert.equal(reloads.length, 1, `exactly one reload of ${url}, saw ${reloads.length}: ${JSON.stringify(reloads.map((e) => e.seq))}`);
+  return { entry: reloads[0], page, popup, since };
+}
+
 for (const name of browsersUnderTest()) {
   describe(`switch: ${name}`, { timeout: 120_000, skip }, () => {
     const env = useBrowser(name, { seed: 7, standinArgs: ['--canary-weight', '0'] });
@@ -25,40 +60,7 @@ for (const name of browsersUnderTest()) {
       await env.driver.clearBrowserCookies('gitlab_canary');
     });
 
-    /** GET entries for host+path with seq > since. */
-    async function hits(host, path, since) {
-      return (await env.standin.log(since)).filter((e) => e.method === 'GET' && e.host === host && e.path === path);
-    }
-
-    /**
-     * Open `url` in a tab, open the popup for it, pick the scope, choose, and check the common
-     * promises: the switch ends "done" with a message and no error, and the tab was reloaded
-     * exactly once. Returns the reload's log entry.
-     */
-    async function switchTo(choice, url, { thisEnvOnly = false } = {}) {
-      const { host, pathname } = new URL(url);
-      const page = env.track(await env.driver.openPage(url));
-      await env.standin.waitForLog((e) => e.host === host && e.path === pathname, { what: `first load of ${url}` });
-      const tabId = await env.driver.tabIdFor(url, { exact: true });
-      const popup = env.track(await openPopup(env.driver, tabId));
-      assert.equal(await popup.text(SEL.environment).then((t) => t.split(' ')[0]), host);
-      await setScopeThisEnv(popup, thisEnvOnly);
-
-      const since = await env.standin.lastSeq();
-      const result = await choose(popup, choice);
-      assert.equal(result.state, 'done', `switch ended in error: ${result.error}`);
-      assert.equal(result.error, '');
-      assert.notEqual(result.message, '', 'the popup says what the choice changed');
-
-      // The tab has reloaded (data-switch=done), so its request is in the log. A barrier before
-      // counting: one more round trip through the browser, so that a second reload fired at the
-      // same time would be logged too.
-      const barrier = env.track(await env.driver.openPage(`https://ops.gitlab.com/-/barrier/${Date.now()}`));
-      await barrier.close();
-      const reloads = await hits(host, pathname, since);
-      assert.equal(reloads.length, 1, `exactly one reload of ${url}, saw ${reloads.length}: ${JSON.stringify(reloads.map((e) => e.seq))}`);
-      return { entry: reloads[0], page, popup, since };
-    }
+    const switchTo = (choice, url, opts) => switchIn(env, choice, url, opts);
 
     it('Next: the reload carries gitlab_canary=true and is served by a canary pod', async () => {
       const { entry, popup, page } = await switchTo('next', `${STAGING}/switch/next`);
@@ -191,3 +193,35 @@ for (const name of browsersUnderTest()) {
     });
   });
 }
+
+// Firefox with first-party isolation: every cookie call needs `firstPartyDomain`. The extension
+// retries with the environment's site when the browser asks for it; this checks that a choice
+// still lands in the jar that GitLab pages read.
+describe('switch: firefox with first-party isolation', { timeout: 120_000, skip: skip || (!browsersUnderTest().includes('firefox') && 'firefox is not under test') }, () => {
+  const env = useBrowser('firefox', { seed: 7, standinArgs: ['--canary-weight', '0'], prefs: { 'privacy.firstparty.isolate': true } });
+
+  it('Next, then Current: each reload carries the cookie and is served by that stage', async () => {
+    // Isolation is on: the browser refuses a cookie read that names no first-party domain.
+    const refused = await env.driver.extEval(() =>
+      browser.cookies.getAll({ name: 'gitlab_canary' }).then(
+        () => '',
+        (e) => String(e.message),
+      ),
+    );
+    assert.match(refused, /firstPartyDomain/);
+    const next = await switchIn(env, 'next', `${STAGING}/switch/fpi`);
+    assert.deepEqual(next.entry.gitlab_canary, ['true']);
+    assert.equal(next.entry.stage, 'canary');
+    // Read back through the isolated jar: the popup shows what the page now gets.
+    assert.match(await next.popup.text(SEL.preference), /Next/);
+    await next.popup.close();
+    await next.page.close();
+
+    const current = await switchIn(env, 'current', `${STAGING}/switch/fpi`);
+    assert.deepEqual(current.entry.gitlab_canary, ['false']);
+    assert.equal(current.entry.stage, 'main');
+    assert.match(await current.popup.text(SEL.preference), /Current/);
+    await current.popup.close();
+    await current.page.close();
+  });
+});

@@ -45,9 +45,11 @@ const DEFAULT_TIMEOUT = 15_000;
 /**
  * Launch a browser with the unpacked extension at extensionDir.
  * @param {'chromium'|'firefox'} name
- * @param {{extensionDir: string, standinPort: number, headless?: boolean, helperPage?: string}} opts
+ * @param {{extensionDir: string, standinPort: number, headless?: boolean, helperPage?: string, prefs?: object}} opts
  *   helperPage: the extension page that extEval/tabIdFor run in (default: the options page if the
  *   manifest has one, else the action popup).
+ *   prefs: Firefox preferences on top of the harness's (first-party isolation, say); Chromium
+ *   refuses them.
  */
 export async function launch(name, opts) {
   if (!opts || !opts.extensionDir || !opts.standinPort) throw new Error('launch needs {extensionDir, standinPort}');
@@ -55,7 +57,10 @@ export async function launch(name, opts) {
   if (!manifest) throw new Error(`no manifest.json in ${opts.extensionDir}`);
   const trap = await startTrap();
   try {
-    if (name === 'chromium') return await launchChromium({ ...opts, manifest, trap });
+    if (name === 'chromium') {
+      if (opts.prefs) throw new Error('prefs are Firefox preferences: Chromium has none to set');
+      return await launchChromium({ ...opts, manifest, trap });
+    }
     if (name === 'firefox') return await launchFirefox({ ...opts, manifest, trap });
   } catch (err) {
     await trap.stop();
@@ -502,7 +507,7 @@ function firefoxPrefs({ standinPort, trapPort, geckoId }) {
   };
 }
 
-async function launchFirefox({ extensionDir, standinPort, headless = true, manifest, trap, helperPage }) {
+async function launchFirefox({ extensionDir, standinPort, headless = true, manifest, trap, helperPage, prefs = {} }) {
   const puppeteer = (await import('puppeteer-core')).default;
   const geckoId = manifest.browser_specific_settings?.gecko?.id || manifest.applications?.gecko?.id;
   if (!geckoId) {
@@ -516,7 +521,7 @@ async function launchFirefox({ extensionDir, standinPort, headless = true, manif
     acceptInsecureCerts: true,
     // See the comment above: lets BiDi open moz-extension:// pages and evaluate in chrome.
     args: ['--remote-allow-system-access'],
-    extraPrefsFirefox: firefoxPrefs({ standinPort, trapPort: trap.port, geckoId }),
+    extraPrefsFirefox: { ...firefoxPrefs({ standinPort, trapPort: trap.port, geckoId }), ...prefs },
     protocolTimeout: 30_000,
     // Release builds ignore services.settings.server unless this is set
     // (toolkit/.../services-settings/Utils.sys.mjs, allowServerURL).

@@ -36,10 +36,11 @@ function slug(s) {
 
 /**
  * Register before/after hooks that start a stand-in and a browser with the extension.
+ * `prefs`: Firefox preferences for this block's browser (see launch()).
  * Returns an object whose fields are filled in by the time the tests run:
  *   env.standin, env.driver, env.ext ({dir, fixture, manifest}), env.track(page) -> page
  */
-export function useBrowser(name, { seed = 1, standinArgs = [] } = {}) {
+export function useBrowser(name, { seed = 1, standinArgs = [], prefs } = {}) {
   const env = {
     name,
     standin: null,
@@ -59,7 +60,7 @@ export function useBrowser(name, { seed = 1, standinArgs = [] } = {}) {
     }
     env.ext = extensionDir(name);
     env.standin = await startStandin({ seed, args: standinArgs });
-    env.driver = await launch(name, { extensionDir: env.ext.dir, standinPort: env.standin.port, headless: HEADLESS });
+    env.driver = await launch(name, { extensionDir: env.ext.dir, standinPort: env.standin.port, headless: HEADLESS, prefs });
   });
 
   afterEach(async (t) => {
