@@ -21,13 +21,13 @@ async function hits(env, host, path, since) {
 }
 
 /**
- * In `env`'s browser: open `url` in a tab, open the popup for it, pick the scope, choose, and check the common
- * promises: the switch ends "done" with a message and no error, and the tab was reloaded
- * exactly once. Returns the reload's log entry.
+ * In `env`'s browser: open `url` in a tab (with `open`, default a normal tab), open the popup for
+ * it, pick the scope, choose, and check the common promises: the switch ends "done" with a
+ * message and no error, and the tab was reloaded exactly once. Returns the reload's log entry.
  */
-async function switchIn(env, choice, url, { thisEnvOnly = false } = {}) {
+async function switchIn(env, choice, url, { thisEnvOnly = false, open = (u) => env.driver.openPage(u) } = {}) {
   const { host, pathname } = new URL(url);
-  const page = env.track(await env.driver.openPage(url));
+  const page = env.track(await open(url));
   await env.standin.waitForLog((e) => e.host === host && e.path === pathname, { what: `first load of ${url}` });
   const tabId = await env.driver.tabIdFor(url, { exact: true });
   const popup = env.track(await openPopup(env.driver, tabId));
@@ -223,5 +223,43 @@ describe('switch: firefox with first-party isolation', { timeout: 120_000, skip:
     assert.match(await current.popup.text(SEL.preference), /Current/);
     await current.popup.close();
     await current.page.close();
+  });
+});
+
+// Firefox containers: a tab in a container has its own cookie store (`firefox-container-N`). A
+// choice made for it must land in that store only. The container is a WebDriver BiDi user context,
+// which Firefox makes a container; the pref is the one container add-ons turn on.
+describe('switch: firefox, a tab in a container', { timeout: 120_000, skip: skip || (!browsersUnderTest().includes('firefox') && 'firefox is not under test') }, () => {
+  const env = useBrowser('firefox', { seed: 7, standinArgs: ['--canary-weight', '0'], prefs: { 'privacy.userContext.enabled': true } });
+
+  it('Next in the container: its reload goes to canary, a normal tab stays on main', async () => {
+    const container = await env.driver.raw.browser.createBrowserContext();
+    const inContainer = async (url) => {
+      const page = await container.newPage();
+      await page.goto(url);
+      return page;
+    };
+    const url = `${STAGING}/switch/container`;
+    try {
+      const { entry, popup, page } = await switchIn(env, 'next', url, { open: inContainer });
+      const tabId = await env.driver.tabIdFor(url, { exact: true });
+      const store = await env.driver.extEval((id) => browser.tabs.get(id).then((t) => t.cookieStoreId), tabId);
+      assert.match(store, /^firefox-container-/);
+      assert.deepEqual(entry.gitlab_canary, ['true']);
+      assert.equal(entry.stage, 'canary');
+      assert.match(await popup.text(SEL.preference), /Next/);
+      await popup.close();
+      await page.close();
+
+      // The default store has no gitlab_canary: the same page in a normal tab is served by main.
+      const since = await env.standin.lastSeq();
+      const normal = env.track(await env.driver.openPage(url));
+      const plain = await env.standin.waitForLog((e) => e.path === '/switch/container', { since, what: 'the page in a normal tab' });
+      assert.deepEqual(plain.gitlab_canary, []);
+      assert.equal(plain.stage, 'main');
+      await normal.close();
+    } finally {
+      await container.close();
+    }
   });
 });
