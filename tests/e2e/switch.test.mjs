@@ -209,20 +209,18 @@ describe('switch: firefox with first-party isolation', { timeout: 120_000, skip:
       ),
     );
     assert.match(refused, /firstPartyDomain/);
-    const next = await switchIn(env, 'next', `${STAGING}/switch/fpi`);
-    assert.deepEqual(next.entry.gitlab_canary, ['true']);
-    assert.equal(next.entry.stage, 'canary');
-    // Read back through the isolated jar: the popup shows what the page now gets.
-    assert.match(await next.popup.text(SEL.preference), /Next/);
-    await next.popup.close();
-    await next.page.close();
-
-    const current = await switchIn(env, 'current', `${STAGING}/switch/fpi`);
-    assert.deepEqual(current.entry.gitlab_canary, ['false']);
-    assert.equal(current.entry.stage, 'main');
-    assert.match(await current.popup.text(SEL.preference), /Current/);
-    await current.popup.close();
-    await current.page.close();
+    for (const [choice, cookie, stage, shown] of [
+      ['next', 'true', 'canary', /Next/],
+      ['current', 'false', 'main', /Current/],
+    ]) {
+      const { entry, popup, page } = await switchIn(env, choice, `${STAGING}/switch/fpi`);
+      assert.deepEqual(entry.gitlab_canary, [cookie]);
+      assert.equal(entry.stage, stage);
+      // Read back through the isolated jar: the popup shows what the page now gets.
+      assert.match(await popup.text(SEL.preference), shown);
+      await popup.close();
+      await page.close();
+    }
   });
 });
 
