@@ -165,20 +165,20 @@ impl Area {
         }
     }
 
-    /// Reads one key; `None` when absent.
-    pub async fn read<T: DeserializeOwned>(self, key: &str) -> Result<Option<T>, BrowserError> {
-        // The async part is not generic: one copy in the wasm, not one per type.
-        self.read_raw(key).await?.map(from_js).transpose()
+    /// `storage.<area>.get(keys)`: one key's name, or `null` for every key. Not generic: one
+    /// copy of the async part in the wasm, not one per type read.
+    async fn fetch(self, keys: &JsValue) -> Result<Stored, BrowserError> {
+        call(self.get(keys)).await.map(Stored)
     }
 
-    /// Reads one key as the JS value stored.
-    pub async fn read_raw(self, key: &str) -> Result<Option<JsValue>, BrowserError> {
-        Ok(Stored(call(self.get(&JsValue::from_str(key))).await?).raw(key))
+    /// Reads one key; `None` when absent.
+    pub async fn read<T: DeserializeOwned>(self, key: &str) -> Result<Option<T>, BrowserError> {
+        self.fetch(&JsValue::from_str(key)).await?.get(key)
     }
 
     /// Reads every key at once: one API call where a page shows many keys.
     pub async fn read_all(self) -> Result<Stored, BrowserError> {
-        call(self.get(&JsValue::NULL)).await.map(Stored)
+        self.fetch(&JsValue::NULL).await
     }
 
     /// Writes one key.
