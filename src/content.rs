@@ -14,7 +14,7 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Object, Promise, Reflect, JSON};
+use js_sys::{Object, Promise, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -43,7 +43,7 @@ fn document() -> Option<Document> {
 
 fn set(o: &Object, key: &str, value: &JsValue) {
     // Setting a plain property on a fresh object cannot fail.
-    let _ = Reflect::set(o, &JsValue::from_str(key), value);
+    let _ = browser::set_property(o, key, value);
 }
 
 /// A plain object (not an array, not null), as `JSON.parse` gives them.

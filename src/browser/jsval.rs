@@ -386,9 +386,7 @@ macro_rules! numbers {
 
 #[inline(never)]
 fn set(object: &JsValue, key: &str, value: &JsValue) -> Result<(), Invalid> {
-    Reflect::set(object, &JsValue::from_str(key), value)
-        .map(|_| ())
-        .map_err(|_| Invalid)
+    super::set_property(object, key, value).map_err(|_| Invalid)
 }
 
 /// `{key: value}`.

@@ -108,6 +108,11 @@ pub fn property(object: &JsValue, key: &str) -> JsValue {
     Reflect::get(object, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
+/// `object[key] = value`; fails only on objects that refuse it (frozen, or a throwing setter).
+pub fn set_property(object: &JsValue, key: &str, value: &JsValue) -> Result<(), JsValue> {
+    Reflect::set(object, &JsValue::from_str(key), value).map(|_| ())
+}
+
 /// Awaits a promise-returning API call that may also throw synchronously.
 pub async fn call(p: Result<Promise, JsValue>) -> Result<JsValue, BrowserError> {
     let p = p.map_err(BrowserError::from_js)?;
