@@ -225,32 +225,32 @@ async function popupMetric(driver, tabId, { floor = false } = {}) {
   }
   const p = median(popup);
   const s = median(plain);
-  if (floor) {
-    record({
-      id: 'floor_popup_core_only_vs_static',
-      name: 'Floor: popup that only loads the core (no Rust call), vs static page',
-      value: round(p / s, 3),
-      unit: 'x',
-      runs: RUNS.popup,
-      measured_ms: p,
-      samples: popup,
-      baseline: { what: 'static.html, as for the popup', value: s, unit: 'ms', runs: RUNS.popup, samples: plain },
-      method: 'as popup_ready_vs_static, with popup.js replaced by a loader that sets data-ready once wasm_bindgen() has instantiated the module',
-    });
-    return;
-  }
-  record({
-    id: 'popup_ready_vs_static',
-    name: 'Popup open → body[data-ready], vs static page of the same size',
+  const measured = {
     value: round(p / s, 3),
     unit: 'x',
-    budget: { max: BUDGET.popupVsStatic, unit: 'x' },
     runs: RUNS.popup,
     measured_ms: p,
     samples: popup,
     baseline: { what: 'static.html (popup.html without scripts, same bytes, same CSS): navigation start → loadEventEnd', value: s, unit: 'ms', runs: RUNS.popup, samples: plain },
-    method: 'new tab, goto chrome-extension://ID/popup.html?tab=<staging tab>; timeOrigin → data-ready via a MutationObserver from addInitScript; baseline static.html timeOrigin → loadEventEnd; alternating order; ratio of medians',
-  });
+  };
+  const method =
+    'new tab, goto chrome-extension://ID/popup.html?tab=<staging tab>; timeOrigin → data-ready via a MutationObserver from addInitScript; baseline static.html timeOrigin → loadEventEnd; alternating order; ratio of medians';
+  record(
+    floor
+      ? {
+          id: 'floor_popup_core_only_vs_static',
+          name: 'Floor: popup that only loads the core (no Rust call), vs static page',
+          ...measured,
+          method: `${method}; popup.js replaced by a loader that sets data-ready once wasm_bindgen() has instantiated the module`,
+        }
+      : {
+          id: 'popup_ready_vs_static',
+          name: 'Popup open → body[data-ready], vs static page of the same size',
+          ...measured,
+          budget: { max: BUDGET.popupVsStatic, unit: 'x' },
+          method,
+        },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
