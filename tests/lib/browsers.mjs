@@ -29,11 +29,11 @@ import { startTrap } from './trap.mjs';
 
 export const BROWSERS = ['chromium', 'firefox'];
 
-/** GitLab hostnames the browsers resolve to the stand-in. */
-export const GITLAB_HOSTS = ['gitlab.com', 'staging.gitlab.com', 'next.gitlab.com', 'ops.gitlab.com', 'gitlab.example.test'];
-
 /** The stand-in's self-managed GitLab (a custom environment: outside *.gitlab.com). */
 export const SELF_MANAGED_HOST = 'gitlab.example.test';
+
+/** GitLab hostnames the browsers resolve to the stand-in. */
+export const GITLAB_HOSTS = ['gitlab.com', 'staging.gitlab.com', 'next.gitlab.com', 'ops.gitlab.com', SELF_MANAGED_HOST];
 
 /** The moz-extension:// UUID the Firefox driver pins the extension to (any fixed UUID works). */
 export const FIREFOX_EXTENSION_UUID = '6a1f0c2e-3b4d-4e5f-8a6b-7c8d9e0f1a2b';
