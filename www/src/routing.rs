@@ -61,10 +61,15 @@ impl Service {
 pub struct Environment {
     pub name: String,
     pub short: String,
-    /// The host is exactly `gitlab.com` (only there are GitLab-operated groups forced to canary).
-    pub is_gitlab_com: bool,
     /// The host it is served on, normalised.
     pub host: String,
+}
+
+impl Environment {
+    /// The host is exactly `gitlab.com` (only there are GitLab-operated groups forced to canary).
+    pub fn is_gitlab_com(&self) -> bool {
+        self.host == "gitlab.com"
+    }
 }
 
 /// A self-managed GitLab for the extension's custom environments (outside `*.gitlab.com`),
@@ -99,7 +104,6 @@ pub fn classify_host(raw: &str) -> HostKind {
         HostKind::Routed(Environment {
             name: name.into(),
             short: short.into(),
-            is_gitlab_com: host == "gitlab.com",
             host: host.clone(),
         })
     };
@@ -162,7 +166,7 @@ pub fn decide(
         Some("false") => return (Stage::Main, RouteReason::CookieFalse),
         _ => {}
     }
-    if env.is_gitlab_com && is_forced_path(path) {
+    if env.is_gitlab_com() && is_forced_path(path) {
         return (Stage::Canary, RouteReason::ForcedPath);
     }
     if rng.next_f64() < canary_weight {
@@ -244,17 +248,17 @@ mod tests {
             (prod.name.as_str(), prod.short.as_str()),
             ("production", "gprd")
         );
-        assert!(prod.is_gitlab_com);
+        assert!(prod.is_gitlab_com());
         let stg = env("staging.gitlab.com");
         assert_eq!((stg.name.as_str(), stg.short.as_str()), ("staging", "gstg"));
-        assert!(!stg.is_gitlab_com);
+        assert!(!stg.is_gitlab_com());
         assert_eq!(env("pre.gitlab.com:1").name, "pre");
         let own = env("GitLab.Example.Test:443");
         assert_eq!(
             (own.name.as_str(), own.host.as_str()),
             ("self-managed", SELF_MANAGED_HOST)
         );
-        assert!(!own.is_gitlab_com);
+        assert!(!own.is_gitlab_com());
         assert_eq!(classify_host("next.gitlab.com:443"), HostKind::NextSwitch);
         for h in [
             "example.com",
