@@ -8,7 +8,8 @@ if (typeof importScripts === 'function') importScripts('ext-compat.js', 'canary_
 // service worker woken by an event delivers it only to listeners that exist by then
 // (https://developer.chrome.com/docs/extensions/develop/concepts/service-workers/events).
 // The wasm starts loading at once and each handler awaits it. All logic is in Rust
-// (src/background.rs, src/checker.rs).
+// (src/background.rs, src/checker.rs); the page reader (reader.js) and the identity probe
+// (user.js) are plain scripts the background injects into GitLab tabs.
 const core = wasm_bindgen;
 const ready = core({ module_or_path: 'canary_switch_bg.wasm' });
 // For ./build.sh bench: worker start -> wasm ready is this mark's startTime.
@@ -26,19 +27,21 @@ ext.tabs.onUpdated.addListener(
 );
 ext.tabs.onRemoved.addListener(when((tabId) => core.on_tab_removed(tabId)));
 ext.runtime.onMessage.addListener((message, sender, sendResponse) => {
-  if (sender.id !== ext.runtime.id || !message || typeof message !== 'object') return false;
-  // Commands come only from the extension's own pages (the popup), never from content scripts.
-  if ('command' in message) {
-    if (!sender.url || !sender.url.startsWith(ext.runtime.getURL(''))) return false;
-    ready
-      .then(() => core.on_command_message(message.command))
-      .then(sendResponse, (e) => sendResponse({ error: String(e) }));
-    return true;
-  }
-  // Content scripts of top frames report what they saw; Rust validates the message itself.
-  if (sender.tab && sender.frameId === 0) when(core.on_content_message)(sender.tab.id, message);
-  return false;
+  // Commands come only from the extension's own pages (the popup); web pages run no extension
+  // code at all (the page reader is a one-shot injection that sends nothing).
+  if (sender.id !== ext.runtime.id || !message || typeof message !== 'object' || !('command' in message)) return false;
+  if (!sender.url || !sender.url.startsWith(ext.runtime.getURL(''))) return false;
+  ready
+    .then(() => core.on_command_message(message.command))
+    .then(sendResponse, (e) => sendResponse({ error: String(e) }));
+  return true;
 });
+// GitLab tabs already open when the extension is installed or updated, or when this worker
+// starts again, get their badge without a reload: each start reads the tabs that have no
+// detection for their page (one injection per tab at a time, so the two calls at install
+// share the work).
+ext.runtime.onInstalled.addListener(when(() => core.on_started()));
+when(() => core.on_started())();
 ext.alarms.onAlarm.addListener(when((alarm) => core.on_alarm(alarm.name)));
 ext.cookies.onChanged.addListener(
   when((info) => info.cookie.name === 'gitlab_canary' && core.on_canary_cookie_changed()),

@@ -7,15 +7,18 @@
 
 use wasm_bindgen::prelude::*;
 
-use crate::browser::{self, from_js, msg, set_badge, set_icon, set_title, tabs, Area};
+use crate::browser::{
+    self, from_js, msg, set_badge, set_icon, set_title, tabs, Area, BrowserError, BrowserJson,
+};
 use crate::environment::path_of;
 use crate::errors::UserError;
 use crate::explain::Share;
-use crate::messages::{share_key, tab_key, PageReport, TabState, CHECK_KEY, WATCH_KEY};
+use crate::messages::{share_key, tab_key, TabState, CHECK_KEY, WATCH_KEY};
 use crate::preference::{InForce, Preference};
+use crate::reading::PageReading;
 use crate::session::Check;
 use crate::settings::Settings;
-use crate::stage::{detect, Detection, PeekHost, SidebarFlags, Signal, Stage};
+use crate::stage::{detect, Detection, Signal, Stage};
 use crate::switch::{self, Target};
 use crate::watch::Watch;
 
@@ -118,7 +121,7 @@ pub async fn on_tab_activated(tab_id: i32) {
 /// `tabs.onUpdated` with a URL or load-status change. While a new page loads the tab only loses
 /// its detection badge (one call, nothing read): every storage, cookie and icon call waits for
 /// `complete`, so the extension costs the loading page nothing. Once the page has loaded, the
-/// content script is injected and icon, title and badge are derived afresh.
+/// page reader is injected and icon, title and badge are derived afresh.
 #[wasm_bindgen]
 pub async fn on_tab_updated(tab_id: i32, complete: bool) {
     if !complete {
@@ -129,41 +132,120 @@ pub async fn on_tab_updated(tab_id: i32, complete: bool) {
         return;
     };
     let (settings, _) = switch::settings().await;
-    inject_content_script(&tab, &settings).await;
-    refresh_action_with(tab, &settings).await;
+    read_page(tab, &settings).await;
+}
+
+/// `runtime.onInstalled`, and every start of the worker: GitLab tabs (and those of the
+/// self-managed hosts added) that have loaded but have no detection for their page are read.
+#[wasm_bindgen]
+pub async fn on_started() {
+    let (settings, _) = switch::settings().await;
+    let mut patterns: Vec<String> = GITLAB_TABS.iter().map(|p| p.to_string()).collect();
+    patterns.extend(settings.custom.iter().map(|c| format!("*://{}/*", c.host)));
+    let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
+    let Ok(all) = tabs::matching(&patterns).await else {
+        return;
+    };
+    for tab in all {
+        if tab.status.as_deref() == Some("complete") && tab_state(&tab).await.is_none() {
+            read_page(tab, &settings).await;
+        }
+    }
 }
 
 thread_local! {
-    /// Tabs an injection is under way in (one at a time per tab, so two `complete` events
-    /// cannot both find the document without the core and inject it twice).
-    static INJECTING: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Tabs a reading is under way in, and whether their page loaded again meanwhile (then it
+    /// is read once more when the first reading ends: the first may be of the old document).
+    static READING: std::cell::RefCell<Vec<(i32, bool)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Injects the content script into a GitLab page after it has loaded. A declared content
-/// script would be injected while the page loads, and Chromium's set-up of its isolated world
-/// alone delays the page's `load` by tens of milliseconds; after `load` it costs the page
-/// nothing. `probe.js` says whether this document already has it (a same-document navigation).
-async fn inject_content_script(tab: &tabs::Tab, settings: &Settings) {
-    let Some(url) = tab.url.as_deref() else {
-        return;
-    };
-    if crate::environment::environment_for_url(url, &settings.custom).is_err() {
+/// Reads a GitLab page that has loaded and refreshes the tab's toolbar button. The reader is
+/// injected after `load`: a declared content script would be injected while the page loads, and
+/// Chromium's set-up of its isolated world alone delays the page's `load` by tens of
+/// milliseconds.
+async fn read_page(tab: tabs::Tab, settings: &Settings) {
+    let id = tab.id;
+    let busy = READING.with(|r| {
+        let mut r = r.borrow_mut();
+        match r.iter_mut().find(|(t, _)| *t == id) {
+            Some(entry) => {
+                entry.1 = true;
+                true
+            }
+            None => {
+                r.push((id, false));
+                false
+            }
+        }
+    });
+    if busy {
         return;
     }
-    if INJECTING.with(|s| s.borrow().contains(&tab.id)) {
-        return;
-    }
-    INJECTING.with(|s| s.borrow_mut().push(tab.id));
-    let present = browser::inject(tab.id, &["probe.js"]).await;
-    if let Ok(Some(false)) = present {
-        if let Err(e) =
-            browser::inject(tab.id, &["ext-compat.js", "canary_switch.js", "content.js"]).await
-        {
-            // The tab navigated away or closed meanwhile: its next load injects again.
-            browser::console_debug(&e.0);
+    let mut tab = tab;
+    loop {
+        read_once(tab.clone(), settings).await;
+        let again = READING.with(|r| {
+            let mut r = r.borrow_mut();
+            match r.iter_mut().find(|(t, _)| *t == id) {
+                Some(entry) if entry.1 => {
+                    entry.1 = false;
+                    true
+                }
+                _ => {
+                    r.retain(|(t, _)| *t != id);
+                    false
+                }
+            }
+        });
+        if !again {
+            break;
+        }
+        match tabs::get(id).await {
+            Ok(t) => tab = t,
+            Err(_) => {
+                READING.with(|r| r.borrow_mut().retain(|(t, _)| *t != id));
+                break;
+            }
         }
     }
-    INJECTING.with(|s| s.borrow_mut().retain(|id| *id != tab.id));
+}
+
+async fn read_once(tab: tabs::Tab, settings: &Settings) {
+    let Ok(target) = switch::target_for(tab.clone(), settings).await else {
+        // Not a GitLab page: only the toolbar button.
+        refresh_action_with(tab, settings).await;
+        return;
+    };
+    let Some(url) = tab.url.clone() else { return };
+    match read_detection(tab.id, &target).await {
+        Ok(detection) => {
+            let state = TabState {
+                url: url.clone(),
+                detection,
+            };
+            if let Err(e) = Area::Session.write(&tab_key(tab.id), &state).await {
+                browser::console_warn(&e.0);
+            }
+            if matches!(target.in_force().await, Ok(InForce::Auto)) {
+                record_share(&target, &state.detection, &url).await;
+            }
+        }
+        // The tab navigated away or closed meanwhile, or the page is an error page the
+        // extension may not script: its next load reads it again.
+        Err(e) => browser::console_debug(&e.0),
+    }
+    refresh_action_with(tab, settings).await;
+    // A page load may be what a check stopped with its worker was waiting for.
+    crate::checker::resume().await;
+}
+
+/// Injects the page reader into the tab and judges what it read.
+pub async fn read_detection(tab_id: i32, target: &Target) -> Result<Detection, BrowserError> {
+    let raw = browser::inject(tab_id, "reader.js").await?;
+    let reading: PageReading = from_js(raw)
+        .map_err(|e| BrowserError(format!("the page reader's answer is unreadable: {}", e.0)))?;
+    let signals = reading.signals(&BrowserJson, target.env.is_gitlab_com());
+    Ok(detect(&signals, js_sys::Date::now()))
 }
 
 /// `tabs.onRemoved`: forget the tab.
@@ -185,46 +267,6 @@ pub async fn refresh_all() {
             refresh_action(tab).await;
         }
     }
-}
-
-/// The detection a content script's `page` report gives ([`PageReport`]): its fields checked,
-/// the page's peek host and sidebar JSON each read on its own (a malformed one is absent).
-pub fn detection_from(page: &JsValue) -> Option<Detection> {
-    let report: PageReport = from_js(page.clone()).ok()?;
-    let json = |key: &str| Some(browser::property(page, key)).filter(JsValue::is_object);
-    let peek = json("peek").and_then(|v| from_js::<PeekHost>(v).ok());
-    let sidebar = json("sidebar").and_then(|v| from_js::<SidebarFlags>(v).ok());
-    Some(detect(&report.signals(peek, sidebar), js_sys::Date::now()))
-}
-
-/// `runtime.onMessage` from a content script in the top frame of `tab_id`: `{page}`.
-#[wasm_bindgen]
-pub async fn on_content_message(tab_id: i32, message: JsValue) {
-    let Some(detection) = detection_from(&browser::property(&message, "page")) else {
-        return;
-    };
-    // The URL comes from the browser's tab, not from the page's message.
-    let Ok(tab) = tabs::get(tab_id).await else {
-        return;
-    };
-    let Some(url) = tab.url.clone() else { return };
-    let (settings, _) = switch::settings().await;
-    let Ok(target) = switch::target_for(tab.clone(), &settings).await else {
-        return;
-    };
-    let state = TabState {
-        url: url.clone(),
-        detection,
-    };
-    if let Err(e) = Area::Session.write(&tab_key(tab_id), &state).await {
-        browser::console_warn(&e.0);
-    }
-    if matches!(target.in_force().await, Ok(InForce::Auto)) {
-        record_share(&target, &state.detection, &url).await;
-    }
-    refresh_action_with(tab, &settings).await;
-    // A page load may be what a check stopped with its worker was waiting for.
-    crate::checker::resume().await;
 }
 
 async fn record_share(target: &Target, d: &Detection, url: &str) {

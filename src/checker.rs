@@ -14,8 +14,8 @@ use crate::browser::{self, from_js, tabs, to_js, Area, BrowserError};
 use crate::environment::domain_matches;
 use crate::errors::UserError;
 use crate::messages::{
-    ApiUser, Command, CommandReply, Identity, ToContent, UserReport, CANCEL_KEY, CHECK_KEY,
-    HISTORY_KEY, WATCH_KEY,
+    ApiUser, Command, CommandReply, Identity, UserReport, CANCEL_KEY, CHECK_KEY, HISTORY_KEY,
+    WATCH_KEY,
 };
 use crate::preference::{under_domain, Scope};
 use crate::report;
@@ -29,6 +29,8 @@ pub const CHECK_ALARM: &str = "session-check";
 pub const WATCH_ALARM: &str = "session-watch";
 const SESSION_COOKIE: &str = "_gitlab_session";
 const RELOAD_TIMEOUT_MS: i32 = 30_000;
+/// How long a probe keeps trying a page that does not answer yet.
+const PROBE_LIMIT_MS: f64 = 20_000.0;
 /// How long a guided step waits for the user by default.
 const GUIDED_LIMIT_MS: f64 = 5.0 * 60_000.0;
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -270,29 +272,30 @@ async fn await_user(check: &Check, target: &Target, sign_in: bool) -> Event {
     }
 }
 
-/// Asks the tab's page who is signed in and which stage served it; reads `_gitlab_session`'s
-/// presence and fingerprint (never its value into anything kept).
+/// Asks the tab's page who is signed in (`user.js`, `/api/v4/user` from the page's origin) and
+/// which stage served it (the page reader); reads `_gitlab_session`'s presence and fingerprint
+/// (never its value into anything kept).
 async fn probe(target: &Target) -> Result<Observation, String> {
-    let msg = to_js(&ToContent::WhoAmI).map_err(|e| e.0)?;
+    let tab_id = target.tab.id;
     let mut last_error = BrowserError(String::new());
-    // Right after a load the content script may not be listening yet: retry for ~10 s.
-    for _ in 0..40 {
-        match tabs::send(target.tab.id, &msg).await {
-            Ok(v) if !v.is_null() && !v.is_undefined() => {
-                // `{page, user}` (src/content.rs): checked here, field by field.
-                let page = browser::property(&v, "page");
-                let user = browser::property(&v, "user");
+    // A page that is still being replaced (a redirect after a reload, a slow stage) refuses
+    // injection for a moment, or never answers it: tries for about 20 s.
+    let deadline = now_ms() + PROBE_LIMIT_MS;
+    while now_ms() < deadline {
+        match browser::inject(tab_id, "user.js").await {
+            Ok(user) if user.is_object() => {
                 let identity = match from_js::<UserReport>(user.clone()) {
                     Ok(report) => report.identity(from_js::<ApiUser>(user).ok()),
                     Err(_) => Identity::Unreachable {
                         detail: "unreadable answer from the page".into(),
                     },
                 };
+                let detection = crate::background::read_detection(tab_id, target).await.ok();
                 let session = session_cookie(target).await;
                 return Ok(Observation {
                     at_ms: now_ms(),
                     identity,
-                    detection: crate::background::detection_from(&page),
+                    detection,
                     session,
                 });
             }

@@ -50,6 +50,12 @@ impl Environment {
         let scheme = if self.https { "https" } else { "http" };
         format!("{scheme}://{}", self.host)
     }
+
+    /// A GitLab.com environment (gitlab.com, staging, any other `*.gitlab.com`), where the
+    /// stage markers of GitLab.com apply (its plain favicon is main's, for one).
+    pub fn is_gitlab_com(&self) -> bool {
+        self.kind != Kind::Custom
+    }
 }
 
 /// Why a URL is not a GitLab environment.

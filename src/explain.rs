@@ -232,6 +232,8 @@ mod tests {
             pod: None,
             service: None,
             request_id: Some("01ABC".into()),
+            pod_signal: None,
+            signals: vec![],
             perf_bar,
             disagreements: vec![],
             signed_in: None,

@@ -9,6 +9,7 @@ pub mod errors;
 pub mod explain;
 pub mod messages;
 pub mod preference;
+pub mod reading;
 pub mod report;
 pub mod session;
 pub mod settings;
@@ -21,8 +22,6 @@ mod background;
 mod browser;
 #[cfg(target_arch = "wasm32")]
 mod checker;
-#[cfg(target_arch = "wasm32")]
-mod content;
 #[cfg(target_arch = "wasm32")]
 mod dom;
 #[cfg(target_arch = "wasm32")]

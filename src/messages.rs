@@ -1,45 +1,14 @@
-//! Typed messages between the content script, the background and the pages (serde, tagged).
+//! Typed messages between the background and the extension's pages, and what the injected
+//! identity probe answers (serde, tagged).
 //! Anything that arrives is untrusted until it has deserialised into one of these.
 
 use serde::{Deserialize, Serialize};
 
-use crate::stage::{Detection, PageSignals, PeekHost, PerfBar, PerfBarHost, SidebarFlags};
+use crate::stage::Detection;
 
-/// What a content script reports about its page: `{"page": …}` to the background after each
-/// load, and `page` in its `whoAmI` answer. The raw readings only; the background checks them
-/// and runs [`crate::stage::detect`]. The page's own JSON (`peek`: the peek results' `host`;
-/// `sidebar`: the stage flags of the `data-sidebar` object) travels next to these fields and is
-/// read on its own ([`PageReport::signals`]), so a malformed one costs only that signal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PageReport {
-    pub perf_bar: PerfBar,
-    #[serde(default)]
-    pub perf_host: Option<PerfBarHost>,
-    #[serde(default)]
-    pub next_badge: bool,
-    /// `#js-peek[data-request-id]`, as the page has it (cleaned by `detect`).
-    #[serde(default)]
-    pub request_id: Option<String>,
-}
-
-impl PageReport {
-    /// The page's signals, with the peek host and sidebar flags that parsed (if any).
-    pub fn signals(self, peek: Option<PeekHost>, sidebar: Option<SidebarFlags>) -> PageSignals {
-        PageSignals {
-            perf_bar: self.perf_bar,
-            perf_host: self.perf_host,
-            peek,
-            sidebar,
-            next_badge: self.next_badge,
-            request_id: self.request_id,
-        }
-    }
-}
-
-/// `GET /api/v4/user` as a content script saw it (`user` in its `whoAmI` answer): the status,
-/// with the body's `id` and `username` next to it (read as [`ApiUser`]), or the error that
-/// stopped the request.
+/// `GET /api/v4/user` as the injected identity probe (`extension/user.js`) saw it from the
+/// page's origin: the status, with the body's `id` and `username` next to it (read as
+/// [`ApiUser`]), or the error that stopped the request.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct UserReport {
     #[serde(default)]
@@ -94,14 +63,6 @@ pub const HISTORY_KEY: &str = "checks";
 pub const WATCH_KEY: &str = "watch";
 /// `storage.local` key holding the id of a check the user asked to cancel.
 pub const CANCEL_KEY: &str = "checkCancel";
-
-/// Background → content script.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
-pub enum ToContent {
-    /// Ask who is signed in: `GET /api/v4/user` from the page's origin, plus the page's signals.
-    WhoAmI,
-}
 
 /// Who `/api/v4/user` says is signed in (externally tagged: `{"signedIn":{…}}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,32 +124,6 @@ pub fn share_key(host: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn page_reports_parse_and_reject_junk() {
-        let r: PageReport = serde_json::from_str(
-            r#"{"perfBar":"rendered","perfHost":{"text":"x","canaryClass":true},"nextBadge":false,
-                "requestId":"01H","sidebar":{"whatever":1},"peek":"ignored here"}"#,
-        )
-        .unwrap();
-        let s = r.signals(None, Some(SidebarFlags::default()));
-        assert_eq!(s.perf_bar, PerfBar::Rendered);
-        assert_eq!(s.request_id.as_deref(), Some("01H"));
-        assert!(s.sidebar.is_some() && s.peek.is_none());
-        for junk in [
-            r#"{}"#,
-            r#"{"perfBar":"pink"}"#,
-            r#"{"perfBar":"off","perfHost":{"text":5}}"#,
-            r#"{"perfBar":"off","nextBadge":"yes"}"#,
-            r#"[1,2]"#,
-        ] {
-            assert!(serde_json::from_str::<PageReport>(junk).is_err(), "{junk}");
-        }
-        assert_eq!(
-            serde_json::from_str::<ToContent>(r#"{"type":"whoAmI"}"#).unwrap(),
-            ToContent::WhoAmI
-        );
-    }
 
     #[test]
     fn commands_parse() {

@@ -25,7 +25,7 @@ use crate::preference::{InForce, Preference, Scope};
 use crate::report;
 use crate::session::{Check, StepKind};
 use crate::settings::SETTINGS_KEY;
-use crate::stage::{Signal, Stage};
+use crate::stage::Stage;
 use crate::switch::{self, change_text, error_text, Target};
 use crate::watch::Watch;
 
@@ -238,6 +238,7 @@ impl Popup {
             self.set_text("served-stage", Stage::Unknown.as_str());
             self.set_text("served-host", "");
             self.set_text("served-signal", &msg("popupNoSignal", &[]));
+            self.set_text("served-signals", "");
             // Nothing about an earlier page may stay on screen.
             if let Some(list) = self.el("explanations") {
                 list.set_text_content(None);
@@ -250,18 +251,31 @@ impl Popup {
         let d = &state.detection;
         self.set_text("served-stage", d.stage.as_str());
         self.set_text("served-host", d.pod.as_deref().unwrap_or_default());
-        let signal = match d.signal {
-            Some(Signal::PerfBar) => Some("signalPerfBar"),
-            Some(Signal::PeekJson) => Some("signalPeekJson"),
-            Some(Signal::Sidebar) => Some("signalSidebar"),
-            Some(Signal::NextBadge) => Some("signalNextBadge"),
-            None => None,
-        };
-        let meta = match signal {
-            Some(key) => msg("popupSignal", &[&msg(key, &[]), &age(d.at_ms)]),
+        let mut meta = match d.signal {
+            Some(s) => msg("popupSignal", &[&msg(s.message_key(), &[]), &age(d.at_ms)]),
             None => msg("popupNoSignal", &[]),
         };
+        if let Some(s) = d.pod_signal.filter(|s| Some(*s) != d.signal) {
+            meta.push(' ');
+            meta.push_str(&msg("popupPodFrom", &[&msg(s.message_key(), &[])]));
+        }
         self.set_text("served-signal", &meta);
+        let seen: Vec<String> = d
+            .signals
+            .iter()
+            .map(|r| {
+                msg(
+                    "popupSignalSays",
+                    &[&msg(r.signal.message_key(), &[]), r.stage.as_str()],
+                )
+            })
+            .collect();
+        let seen = if seen.is_empty() {
+            String::new()
+        } else {
+            msg("popupSignals", &[&seen.join(", ")])
+        };
+        self.set_text("served-signals", &seen);
         if let Some(list) = self.el("explanations") {
             list.set_text_content(None);
             for e in explain(in_force, d, &target.env, &path_of(&state.url)) {

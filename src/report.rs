@@ -320,6 +320,8 @@ mod tests {
                 }),
                 service: None,
                 request_id: None,
+                pod_signal: None,
+                signals: vec![],
                 perf_bar: PerfBar::Rendered,
                 disagreements: vec![],
                 signed_in: None,

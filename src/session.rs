@@ -651,6 +651,8 @@ mod tests {
             }),
             service: Some("web".into()),
             request_id: Some("r".into()),
+            pod_signal: None,
+            signals: vec![],
             perf_bar: PerfBar::Rendered,
             disagreements: vec![],
             signed_in: Some(true),

@@ -1,8 +1,10 @@
 //! Which stage served a page: pod names and page signals → [`Stage`] plus the evidence.
 //!
-//! Signals, most trusted first (GITLAB-FACTS.md): the performance bar's host (pod name, class
-//! `canary`, a chick), the peek results JSON (`host.hostname`, `host.canary`), then the super
-//! sidebar's `gitlab_com_and_canary` / `gitlab_com_but_not_canary` and the Next badge. The most
+//! Signals, most trusted first (GITLAB-FACTS.md, "Which stage served a page"): the peek results
+//! (`data.host.hostname`, `data.host.canary`), the rendered performance bar (GitLab 18's info
+//! modal, GitLab ≤ 17's `.current-host`), the favicon (`favicon-yellow` on canary), the super
+//! sidebar's `gitlab_com_and_canary` / `gitlab_com_but_not_canary` (signed-in pages), the Next
+//! badge (GitLab ≤ 17), and the snowplow context's `host_name` when it is a pod name. The most
 //! trusted signal that knows decides; signals that say otherwise are listed, never averaged.
 //! Pod names are classified by documented prefix and never guessed. Pure: no DOM, no clock.
 
@@ -40,24 +42,43 @@ impl Stage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Signal {
-    /// `#js-peek #peek-view-host .current-host`: pod name, class `canary`, chick.
+    /// The rendered bar: GitLab 18's `#environment-info` modal (pod, canary emoji) or GitLab
+    /// ≤ 17's `#peek-view-host .current-host` (pod, class `canary`, chick).
     PerfBar,
-    /// `GET <data-peek-url>?request_id=…` → `host`.
+    /// `GET <data-peek-url>?request_id=…` → `data.host`.
     PeekJson,
+    /// `link#favicon`'s server-chosen icon.
+    Favicon,
     /// `aside.js-super-sidebar[data-sidebar]` flags.
     Sidebar,
     /// The top bar's Next badge (`data-testid="canary-badge-link"`).
     NextBadge,
+    /// `gl.snowplowStandardContext.data.host_name`, when it is a pod name.
+    Snowplow,
 }
 
 impl Signal {
+    /// The `messages.json` key of its name in the popup.
+    pub fn message_key(self) -> &'static str {
+        match self {
+            Signal::PerfBar => "signalPerfBar",
+            Signal::PeekJson => "signalPeekJson",
+            Signal::Favicon => "signalFavicon",
+            Signal::Sidebar => "signalSidebar",
+            Signal::NextBadge => "signalNextBadge",
+            Signal::Snowplow => "signalSnowplow",
+        }
+    }
+
     /// How the signal is named in sentences and tooltips.
     pub fn name(self) -> &'static str {
         match self {
             Signal::PerfBar => "performance bar",
             Signal::PeekJson => "peek results",
+            Signal::Favicon => "favicon",
             Signal::Sidebar => "sidebar",
             Signal::NextBadge => "Next badge",
+            Signal::Snowplow => "snowplow context",
         }
     }
 }
@@ -137,34 +158,163 @@ pub fn classify_pod(name: &str) -> Pod {
     unknown()
 }
 
-/// The performance bar's host element, as read from the page.
+/// The performance bar's host, as rendered: GitLab 18's info modal or GitLab ≤ 17's
+/// `span.current-host`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PerfBarHost {
-    /// Its text: `🐤 gitlab-cny-webservice-web-…` or `gitlab-webservice-web-…`.
+    /// Its text: the pod (≤ 17: after a chick on canary).
     pub text: String,
-    /// It carries class `canary`.
+    /// GitLab's own canary marker on the same element: class `canary` (≤ 17) or the canary
+    /// emoji, "Request made from Canary" (18).
     pub canary_class: bool,
+    /// Read from GitLab 18's info modal (else from ≤ 17's bar).
+    #[serde(default)]
+    pub modal: bool,
 }
 
-/// The peek results JSON's `host` object.
+/// The peek results' `data.host` (`lib/peek/views/host.rb`): the pod, and `canary` — `true` on
+/// canary, `null` on main (`Gitlab::Utils.to_boolean(ENV['CANARY'])`): anything but `true` is
+/// "not canary".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeekHost {
     #[serde(default)]
     pub hostname: Option<String>,
     #[serde(default)]
-    pub canary: Option<bool>,
+    pub canary: Option<serde_bool::Loose>,
 }
 
-/// The peek results JSON (only `host` is read).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The peek results JSON: `{"context":{},"data":{"host":{…},…},"has_warnings":false}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct PeekResults {
+    #[serde(default)]
+    pub data: Option<PeekData>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct PeekData {
     #[serde(default)]
     pub host: Option<PeekHost>,
 }
 
+impl PeekResults {
+    pub fn host(self) -> Option<PeekHost> {
+        self.data?.host
+    }
+}
+
+/// The snowplow standard context (`gl.snowplowStandardContext`): only `data.host_name` is read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct SnowplowContext {
+    #[serde(default)]
+    pub data: Option<SnowplowData>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct SnowplowData {
+    #[serde(default)]
+    pub host_name: Option<String>,
+}
+
+impl SnowplowContext {
+    /// `host_name`, only when it is a pod name by the documented prefixes: newer GitLab sets it
+    /// to the configured host (`gitlab.com`), 17.7 set it to the pod.
+    pub fn host_name(self) -> Option<String> {
+        let name = self.data?.host_name?;
+        (classify_pod(&name).stage != Stage::Unknown).then_some(name)
+    }
+}
+
+/// The JSON object assigned to `gl.snowplowStandardContext` in an inline script's text, as a
+/// slice of it; `None` when there is no such assignment or the object does not close.
+pub fn snowplow_context_json(script: &str) -> Option<&str> {
+    const NAME: &str = "snowplowStandardContext";
+    let mut from = 0;
+    while let Some(at) = script.get(from..)?.find(NAME) {
+        let after = from + at + NAME.len();
+        let rest = script.get(after..)?.trim_start();
+        if let Some(value) = rest.strip_prefix('=').map(str::trim_start) {
+            if value.starts_with('{') {
+                return json_object_prefix(value);
+            }
+        }
+        from = after;
+    }
+    None
+}
+
+/// The balanced `{…}` at the start of `s` (strings and their escapes skipped; brackets are
+/// left to the JSON parser).
+fn json_object_prefix(s: &str) -> Option<&str> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, b) in s.bytes().enumerate() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' => depth += 1,
+            b'}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return s.get(..=i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// What GitLab's favicon says (`Gitlab::Favicon.main`, `lib/gitlab/favicon.rb`): the asset
+/// pipeline's `favicon-yellow[-<digest>].png|ico` is canary's; its plain `favicon[-<digest>]`
+/// is main's, on GitLab.com environments only (elsewhere it is every stage's). Anything else —
+/// CI status icons, a custom appearance favicon, development's colours — says nothing.
+pub fn favicon_stage(href: &str, gitlab_com: bool) -> Option<Stage> {
+    let href = href.trim();
+    // A path on this origin, or an absolute https URL (an asset host); never `//x`.
+    let path = if let Some(rest) = href.strip_prefix("https://") {
+        // The authority ends at the first `/`, `?`, `#` or `\\`; only a path may follow it.
+        let end = rest.find(['/', '?', '#', '\\'])?;
+        rest.get(end..).filter(|p| p.starts_with('/'))?
+    } else if href.starts_with('/') && !href.starts_with("//") {
+        href
+    } else {
+        return None;
+    };
+    let path = path.split(['?', '#']).next()?;
+    let file = path.strip_prefix("/assets/")?;
+    if file.contains('/') {
+        return None;
+    }
+    let stem = file
+        .strip_suffix(".png")
+        .or_else(|| file.strip_suffix(".ico"))?;
+    let digest_ok = |d: &str| {
+        (7..=64).contains(&d.len())
+            && d.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    };
+    let name = match stem.rsplit_once('-') {
+        Some((name, digest)) if digest_ok(digest) => name,
+        _ => stem,
+    };
+    match name {
+        "favicon-yellow" => Some(Stage::Canary),
+        "favicon" if gitlab_com => Some(Stage::Main),
+        _ => None,
+    }
+}
+
 /// The super sidebar's `data-sidebar` JSON (only the stage flags are read). On gitlab.com the
 /// flag that does not apply is `null`, not `false`: anything but `true` means "not this one".
+/// Signed-out pages carry neither flag (`sidebars_helper.rb`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SidebarFlags {
@@ -267,26 +417,30 @@ impl SidebarFlags {
 }
 
 /// Whether the performance bar is on the page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PerfBar {
     /// No `#js-peek`: the bar is off (`p b` turns it on) or the user may not see it.
+    #[default]
     Off,
-    /// `#js-peek` is there but its host did not render before the deadline.
+    /// `#js-peek` is there but neither its host nor the peek results were readable.
     NotRendered,
-    /// The host element rendered.
+    /// Its host was read (rendered bar or peek results).
     Rendered,
 }
 
-/// Everything the content script read from one page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// Everything one page said, parsed ([`crate::reading::PageReading::signals`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PageSignals {
     pub perf_bar: PerfBar,
     pub perf_host: Option<PerfBarHost>,
     pub peek: Option<PeekHost>,
+    /// What the server's favicon says, if anything ([`favicon_stage`]).
+    pub favicon: Option<Stage>,
     pub sidebar: Option<SidebarFlags>,
     pub next_badge: bool,
+    /// The snowplow context's `host_name`, when it is a pod name.
+    pub snowplow_host: Option<String>,
     /// `#js-peek[data-request-id]`.
     pub request_id: Option<String>,
 }
@@ -307,8 +461,14 @@ pub struct Detection {
     pub signal: Option<Signal>,
     pub pod: Option<String>,
     pub service: Option<String>,
+    /// The signal that named the pod, when one did.
+    #[serde(default)]
+    pub pod_signal: Option<Signal>,
     pub request_id: Option<String>,
     pub perf_bar: PerfBar,
+    /// Every signal the page carried, most trusted first, with what it said (`unknown` too).
+    #[serde(default)]
+    pub signals: Vec<Reading>,
     /// Signals that said another known stage than the deciding one.
     pub disagreements: Vec<Reading>,
     /// What the sidebar says about the session, if it is there.
@@ -327,52 +487,53 @@ fn clean_request_id(id: &str) -> Option<String> {
     ok.then(|| id.to_string())
 }
 
-/// Combines a page's signals into one detection.
+/// A named pod against GitLab's own canary marker for the same request: the name decides when
+/// it is documented, and a marker that contradicts it makes the reading unknown (never picked);
+/// an undocumented name leaves the marker to decide.
+fn named_or_marked(named: Stage, marked_canary: bool) -> Stage {
+    let marker = if marked_canary {
+        Stage::Canary
+    } else {
+        Stage::Main
+    };
+    match named {
+        Stage::Unknown => marker,
+        n if n == marker => n,
+        _ => Stage::Unknown,
+    }
+}
+
+/// Combines a page's signals into one detection. Trust, highest first (GITLAB-FACTS.md): peek
+/// results, the rendered bar, the favicon, the sidebar, the Next badge, the snowplow context.
 pub fn detect(s: &PageSignals, at_ms: f64) -> Detection {
     let mut readings: Vec<Reading> = Vec::new();
-    let mut pod: Option<Pod> = None;
-    if let Some(h) = &s.perf_host {
-        let p = classify_pod(&h.text);
-        let chick = h.text.trim_start().starts_with('\u{1F424}');
-        // The name decides; class and chick are GitLab's own canary marker for the same element.
-        let marker = if h.canary_class || chick {
-            Stage::Canary
-        } else {
-            Stage::Main
-        };
-        let stage = match p.stage {
-            Stage::Unknown => Stage::Unknown,
-            named if named == marker => named,
-            // Name and marker disagree inside one element: do not pick one.
-            _ => Stage::Unknown,
-        };
-        readings.push(Reading {
-            signal: Signal::PerfBar,
-            stage,
-        });
-        pod = Some(p);
-    }
+    let mut pods: Vec<(Signal, Pod)> = Vec::new();
     if let Some(peek) = &s.peek {
         let by_name = peek.hostname.as_deref().map(classify_pod);
-        let by_flag = match peek.canary {
-            Some(true) => Stage::Canary,
-            Some(false) => Stage::Main,
-            None => Stage::Unknown,
-        };
-        let stage = match by_name.as_ref().map(|p| p.stage) {
-            Some(Stage::Unknown) | None => by_flag,
-            Some(named) if by_flag == Stage::Unknown || by_flag == named => named,
-            Some(_) => Stage::Unknown,
-        };
+        let canary = peek.canary.is_some_and(|b| b.0);
+        let stage = named_or_marked(by_name.as_ref().map_or(Stage::Unknown, |p| p.stage), canary);
         readings.push(Reading {
             signal: Signal::PeekJson,
             stage,
         });
-        if pod.as_ref().is_none_or(|p| p.stage == Stage::Unknown) {
-            if let Some(p) = by_name {
-                pod = Some(p);
-            }
+        if let Some(p) = by_name {
+            pods.push((Signal::PeekJson, p));
         }
+    }
+    if let Some(h) = &s.perf_host {
+        let p = classify_pod(&h.text);
+        let chick = h.text.trim_start().starts_with('\u{1F424}');
+        readings.push(Reading {
+            signal: Signal::PerfBar,
+            stage: named_or_marked(p.stage, h.canary_class || chick),
+        });
+        pods.push((Signal::PerfBar, p));
+    }
+    if let Some(stage) = s.favicon {
+        readings.push(Reading {
+            signal: Signal::Favicon,
+            stage,
+        });
     }
     if let Some(sb) = &s.sidebar {
         readings.push(Reading {
@@ -386,6 +547,14 @@ pub fn detect(s: &PageSignals, at_ms: f64) -> Detection {
             stage: Stage::Canary,
         });
     }
+    if let Some(name) = &s.snowplow_host {
+        let p = classify_pod(name);
+        readings.push(Reading {
+            signal: Signal::Snowplow,
+            stage: p.stage,
+        });
+        pods.push((Signal::Snowplow, p));
+    }
     let decided = readings.iter().find(|r| r.stage != Stage::Unknown).cloned();
     let (stage, signal) = match &decided {
         Some(r) => (r.stage, Some(r.signal)),
@@ -396,17 +565,25 @@ pub fn detect(s: &PageSignals, at_ms: f64) -> Detection {
         .filter(|r| r.stage != Stage::Unknown && r.stage != stage)
         .cloned()
         .collect();
-    let (pod_name, service) = match pod {
-        Some(p) if p.stage != Stage::Unknown || !p.name.is_empty() => (Some(p.name), p.service),
-        _ => (None, None),
+    // The pod: the most trusted signal that named a documented pod, else any name read.
+    let pod = pods
+        .iter()
+        .find(|(_, p)| p.stage != Stage::Unknown)
+        .or_else(|| pods.iter().find(|(_, p)| !p.name.is_empty()))
+        .cloned();
+    let (pod_signal, pod_name, service) = match pod {
+        Some((sig, p)) => (Some(sig), Some(p.name), p.service),
+        None => (None, None, None),
     };
     Detection {
         stage,
         signal,
-        pod: pod_name.filter(|n| !n.is_empty()),
+        pod: pod_name,
         service,
+        pod_signal,
         request_id: s.request_id.as_deref().and_then(clean_request_id),
         perf_bar: s.perf_bar,
+        signals: readings,
         disagreements,
         signed_in: s.sidebar.as_ref().and_then(SidebarFlags::signed_in),
         at_ms,
@@ -418,14 +595,7 @@ mod tests {
     use super::*;
 
     fn signals() -> PageSignals {
-        PageSignals {
-            perf_bar: PerfBar::Off,
-            perf_host: None,
-            peek: None,
-            sidebar: None,
-            next_badge: false,
-            request_id: None,
-        }
+        PageSignals::default()
     }
 
     #[test]
@@ -520,6 +690,7 @@ mod tests {
         s.perf_host = Some(PerfBarHost {
             text: "🐤 gitlab-cny-webservice-web-7b9c5d8f4-x2k9q".into(),
             canary_class: true,
+            modal: false,
         });
         s.request_id = Some("01JD3K8X2V5Q7R9T0W4Y6Z8A1B".into());
         let d = detect(&s, 5.0);
@@ -541,6 +712,7 @@ mod tests {
         s.perf_host = Some(PerfBarHost {
             text: "gitlab-webservice-web-1-2".into(),
             canary_class: true,
+            modal: true,
         });
         assert_eq!(detect(&s, 0.0).stage, Stage::Unknown);
     }
@@ -551,6 +723,7 @@ mod tests {
         s.perf_host = Some(PerfBarHost {
             text: "gitlab-webservice-web-1-2".into(),
             canary_class: false,
+            modal: false,
         });
         s.sidebar = Some(SidebarFlags {
             gitlab_com_and_canary: Some(serde_bool::Loose(true)),
@@ -580,7 +753,7 @@ mod tests {
         s.perf_bar = PerfBar::NotRendered;
         s.peek = Some(PeekHost {
             hostname: Some("gitlab-webservice-web-1-2".into()),
-            canary: Some(false),
+            canary: None,
         });
         let d = detect(&s, 0.0);
         assert_eq!((d.stage, d.signal), (Stage::Main, Some(Signal::PeekJson)));
@@ -588,13 +761,13 @@ mod tests {
         // The flag alone decides when the name is not a documented one.
         s.peek = Some(PeekHost {
             hostname: Some("box".into()),
-            canary: Some(true),
+            canary: Some(serde_bool::Loose(true)),
         });
         assert_eq!(detect(&s, 0.0).stage, Stage::Canary);
         // Flag and name in conflict: unknown.
         s.peek = Some(PeekHost {
             hostname: Some("gitlab-webservice-web-1-2".into()),
-            canary: Some(true),
+            canary: Some(serde_bool::Loose(true)),
         });
         assert_eq!(detect(&s, 0.0).stage, Stage::Unknown);
     }
@@ -644,5 +817,148 @@ mod tests {
         assert_eq!(detect(&s, 0.0).request_id, None);
         s.request_id = Some("a".repeat(65));
         assert_eq!(detect(&s, 0.0).request_id, None);
+    }
+
+    #[test]
+    fn favicons_by_gitlab_s_names_only() {
+        let d64 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let cases: &[(&str, bool, Option<Stage>)] = &[
+            (
+                &format!("/assets/favicon-yellow-{d64}.png"),
+                true,
+                Some(Stage::Canary),
+            ),
+            (
+                &format!("/assets/favicon-yellow-{d64}.png"),
+                false,
+                Some(Stage::Canary),
+            ),
+            ("/assets/favicon-yellow.ico", true, Some(Stage::Canary)),
+            (
+                &format!("/assets/favicon-{d64}.png"),
+                true,
+                Some(Stage::Main),
+            ),
+            ("/assets/favicon.ico", true, Some(Stage::Main)),
+            (
+                &format!("https://assets.gitlab-static.net/assets/favicon-{d64}.ico?v=1"),
+                true,
+                Some(Stage::Main),
+            ),
+            // Main's favicon is every stage's off GitLab.com.
+            (&format!("/assets/favicon-{d64}.png"), false, None),
+            // CI status icons, custom appearance, development colours, elsewhere: nothing.
+            (
+                "/assets/ci_favicons/favicon_status_running-ab12cd3.png",
+                true,
+                None,
+            ),
+            (
+                "/uploads/-/system/appearance/favicon/1/favicon.png",
+                true,
+                None,
+            ),
+            (
+                "/uploads/-/system/appearance/favicon/1/favicon-yellow.png",
+                true,
+                None,
+            ),
+            ("/assets/favicon-blue-0123abc.png", true, None),
+            ("//evil.example/assets/favicon-yellow.png", true, None),
+            ("javascript:favicon-yellow.png", true, None),
+            ("http://x/assets/favicon-yellow.png", true, None),
+            ("https://x#/assets/favicon-yellow.png", true, None),
+            ("https://x?/assets/favicon.png", true, None),
+            ("/assets/favicon-yellow-XYZ.png", true, None),
+            ("/assets/favicon-yellow.svg", true, None),
+            ("", true, None),
+        ];
+        for (href, com, want) in cases {
+            assert_eq!(favicon_stage(href, *com), *want, "{href} {com}");
+        }
+    }
+
+    #[test]
+    fn snowplow_context_is_cut_from_the_script() {
+        let script = r#"window.snowplowOptions = {"a":"}"};
+gl = window.gl || {};
+gl.snowplowStandardContext = {"schema":"iglu:com.gitlab/gitlab_standard/jsonschema/1-1-1","data":{"extra":{"q":"\"}{"},"host_name":"gitlab-webservice-web-79b9587846-ql6jg"}};
+gl.snowplowPseudonymizedPageUrl = "x";"#;
+        let json = snowplow_context_json(script).unwrap();
+        assert!(json.starts_with('{') && json.ends_with("}}"));
+        let ctx: SnowplowContext = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            ctx.host_name().as_deref(),
+            Some("gitlab-webservice-web-79b9587846-ql6jg")
+        );
+        let today: SnowplowContext =
+            serde_json::from_str(r#"{"data":{"host_name":"gitlab.com"}}"#).unwrap();
+        assert_eq!(today.host_name(), None);
+        for junk in [
+            "",
+            "gl.snowplowStandardContext",
+            "gl.snowplowStandardContext = {\"data\":",
+            "gl.snowplowStandardContext = null; x = {}",
+            "gl.snowplowStandardContext == {}",
+            "}}}} snowplowStandardContext = ]}",
+        ] {
+            assert_eq!(snowplow_context_json(junk), None, "{junk}");
+        }
+        assert_eq!(
+            snowplow_context_json(
+                "if (gl.snowplowStandardContext) {}; gl.snowplowStandardContext = {\"a\":1}"
+            ),
+            Some("{\"a\":1}")
+        );
+    }
+
+    #[test]
+    fn every_signal_is_listed_and_the_most_trusted_decides() {
+        let mut s = signals();
+        s.perf_bar = PerfBar::Rendered;
+        s.peek = Some(PeekHost {
+            hostname: Some("gitlab-cny-webservice-web-1-a".into()),
+            canary: Some(serde_bool::Loose(true)),
+        });
+        s.favicon = Some(Stage::Main);
+        s.snowplow_host = Some("gitlab-webservice-web-2-b".into());
+        let d = detect(&s, 0.0);
+        assert_eq!((d.stage, d.signal), (Stage::Canary, Some(Signal::PeekJson)));
+        assert_eq!(d.pod_signal, Some(Signal::PeekJson));
+        assert_eq!(d.signals.len(), 3);
+        assert_eq!(
+            d.disagreements,
+            vec![
+                Reading {
+                    signal: Signal::Favicon,
+                    stage: Stage::Main
+                },
+                Reading {
+                    signal: Signal::Snowplow,
+                    stage: Stage::Main
+                }
+            ]
+        );
+        // Signed out with the bar off: the favicon alone, no pod.
+        let mut s = signals();
+        s.favicon = Some(Stage::Canary);
+        s.sidebar = Some(SidebarFlags {
+            is_logged_in: Some(serde_bool::Loose(false)),
+            ..SidebarFlags::default()
+        });
+        let d = detect(&s, 0.0);
+        assert_eq!((d.stage, d.signal), (Stage::Canary, Some(Signal::Favicon)));
+        assert_eq!((d.pod, d.signed_in), (None, Some(false)));
+        assert!(d.disagreements.is_empty());
+    }
+
+    #[test]
+    fn old_stored_detections_still_read() {
+        let old = r#"{"stage":"canary","signal":"perf-bar","pod":"gitlab-cny-webservice-web-1-a","service":"web","requestId":null,"perfBar":"rendered","disagreements":[],"signedIn":true,"atMs":5.0}"#;
+        let d: Detection = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            (d.stage, d.pod_signal, d.signals.len()),
+            (Stage::Canary, None, 0)
+        );
     }
 }

@@ -6,11 +6,20 @@
 //! Deterministic (a fixed seed, no clock), so a failure reproduces; set FUZZ_SEED to explore.
 
 use canary_switch::environment::environment_for_url;
-use canary_switch::messages::{ApiUser, Command, Identity, PageReport, UserReport};
+use canary_switch::messages::{ApiUser, Command, Identity, UserReport};
+use canary_switch::reading::{Json, PageReading};
 use canary_switch::stage::{
-    classify_pod, detect, PageSignals, PeekHost, PeekResults, PerfBar, PerfBarHost, SidebarFlags,
-    Stage,
+    classify_pod, detect, favicon_stage, snowplow_context_json, PageSignals, PeekHost, PeekResults,
+    PerfBar, PerfBarHost, SidebarFlags, SnowplowContext, Stage,
 };
+
+/// The background parses page JSON with the browser's `JSON.parse`; natively, serde_json.
+struct SerdeJson;
+impl Json for SerdeJson {
+    fn parse<T: serde::de::DeserializeOwned>(&self, text: &str) -> Option<T> {
+        serde_json::from_str(text).ok()
+    }
+}
 
 /// xorshift64*: small, fast, reproducible.
 struct Rng(u64);
@@ -37,8 +46,8 @@ const PODS: &[&str] = &[
 
 const JSON_SEEDS: &[&str] = &[
     r#"{"gitlab_com_but_not_canary":true,"gitlab_com_and_canary":null,"is_logged_in":true,"current_menu_items":[{"id":"a","items":[1,2.5e3,"x"]}]}"#,
-    r#"{"host":{"hostname":"gitlab-cny-webservice-web-1-a","canary":true},"data":{}}"#,
-    r#"{"perfBar":"not-rendered","perfHost":{"text":"🐤 gitlab-cny-webservice-web-1-a","canaryClass":true},"nextBadge":true,"requestId":"01HX-a_b","peek":{"hostname":"gitlab-cny-x","canary":true},"sidebar":{"is_logged_in":true}}"#,
+    r#"{"context":{},"data":{"host":{"hostname":"gitlab-cny-webservice-web-1-a","canary":true},"active-record":{"calls":3}},"has_warnings":false}"#,
+    r#"{"peek":{"requestId":"01HX-a_b","peekUrl":"/-/peek/results","results":{"status":200,"body":"{\"data\":{\"host\":{\"hostname\":\"gitlab-cny-x\",\"canary\":true}}}","error":null},"modal":{"host":"gitlab-cny-webservice-web-1-a","canaryEmoji":true},"currentHost":{"text":"🐤 gitlab-cny-webservice-web-1-a","canaryClass":true}},"favicon":{"href":"/assets/favicon-yellow-ab12cd3.png","originalHref":null},"sidebar":"{\"is_logged_in\":true,\"gitlab_com_and_canary\":true}","nextBadge":true,"snowplow":"gl.snowplowStandardContext = {\"data\":{\"host_name\":\"gitlab-webservice-web-1-a\"}};"}"#,
     r#"{"startCheck":{"tabId":3,"guided":false}}"#,
     r#"{"status":200,"id":101,"username":"qa-user","error":null}"#,
     r#"{"signedIn":{"id":101,"username":"qa-user"}}"#,
@@ -141,11 +150,12 @@ fn pod_names_never_panic_and_never_guess() {
             perf_host: Some(PerfBarHost {
                 text: name.clone(),
                 canary_class: i % 2 == 0,
+                modal: i % 5 == 0,
             }),
-            peek: None,
-            sidebar: None,
             next_badge: i % 3 == 0,
+            snowplow_host: Some(name.clone()),
             request_id: Some(name),
+            ..PageSignals::default()
         };
         let d = detect(&s, 0.0);
         assert!(d.request_id.as_deref().is_none_or(|r| r
@@ -170,9 +180,9 @@ fn page_and_message_json_never_panics() {
         parsed += usize::from(serde_json::from_str::<Command>(&text).is_ok());
         parsed += usize::from(serde_json::from_str::<UserReport>(&text).is_ok());
         parsed += usize::from(serde_json::from_str::<ApiUser>(&text).is_ok());
-        if let Ok(report) = serde_json::from_str::<PageReport>(&text) {
+        if let Ok(reading) = serde_json::from_str::<PageReading>(&text) {
             parsed += 1;
-            let _ = detect(&report.signals(None, None), 0.0);
+            let _ = detect(&reading.signals(&SerdeJson, parsed % 2 == 0), 0.0);
         }
         parsed += usize::from(serde_json::from_str::<Identity>(&text).is_ok());
         if let Ok(flags) = serde_json::from_str::<SidebarFlags>(&text) {
@@ -181,6 +191,56 @@ fn page_and_message_json_never_panics() {
     }
     // The mutations keep a fair share valid, so the deserialisers' deep paths are exercised too.
     assert!(parsed > 10_000, "only {parsed} inputs parsed");
+}
+
+const FAVICONS: &[&str] = &[
+    "/assets/favicon-yellow-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.png",
+    "/assets/favicon-8b8b8f3b2ac8d42fc1bbc8c2b4dd4f2d3b7e2a4c1ba0b7e8f7a36f7f8e8d4f71.ico",
+    "https://assets.gitlab-static.net/assets/favicon-72a2cad5025aa931d6ea56c3201d1f18e68a8cd39788c7c80d5b2b82aa5143ef.png?x=1#y",
+    "/assets/ci_favicons/favicon_status_running-ab12cd3.png",
+    "/uploads/-/system/appearance/favicon/1/favicon.png",
+];
+
+const SCRIPTS: &[&str] = &[
+    r#"window.snowplowOptions = {"namespace":"gl","hostname":"snowplowprd.trx.gitlab.net"};
+gl = window.gl || {};
+gl.snowplowStandardContext = {"schema":"iglu:com.gitlab/gitlab_standard/jsonschema/1-1-1","data":{"environment":"production","source":"gitlab-rails","extra":{"s":"}\"{"},"host_name":"gitlab-webservice-web-79b9587846-ql6jg"}};
+gl.snowplowPseudonymizedPageUrl = "https://gitlab.com/x";"#,
+    r#"gl.snowplowStandardContext = {"data":{"host_name":"gitlab.com","realm":"saas"}}"#,
+];
+
+/// The favicon classifier calls a stage only for GitLab's own asset names, and the snowplow
+/// cutter always returns a balanced slice of its input (or nothing).
+#[test]
+fn favicon_paths_and_snowplow_scripts_never_panic_and_never_guess() {
+    let mut rng = Rng(seed().rotate_left(49));
+    for i in 0..200_000 {
+        let seed = FAVICONS[rng.below(FAVICONS.len())];
+        let href = mutate(&mut rng, seed);
+        for com in [true, false] {
+            if let Some(stage) = favicon_stage(&href, com) {
+                let file = href.split(['?', '#']).next().unwrap_or("");
+                let file = file.rsplit('/').next().unwrap_or("");
+                assert!(
+                    href.contains("/assets/") && file.starts_with("favicon"),
+                    "{href:?} called {stage:?}"
+                );
+                assert!(
+                    stage == Stage::Canary || com,
+                    "{href:?} main off GitLab.com"
+                );
+            }
+        }
+        let script = mutate(&mut rng, SCRIPTS[i % SCRIPTS.len()]);
+        if let Some(json) = snowplow_context_json(&script) {
+            assert!(json.starts_with('{') && json.ends_with('}') && script.contains(json));
+            if let Ok(ctx) = serde_json::from_str::<SnowplowContext>(json) {
+                if let Some(name) = ctx.host_name() {
+                    assert_ne!(classify_pod(&name).stage, Stage::Unknown, "{name:?}");
+                }
+            }
+        }
+    }
 }
 
 #[test]

@@ -319,22 +319,49 @@ struct Injection<'a> {
     files: &'a [&'a str],
 }
 
-/// Runs extension files in the top frame of a tab, in order; the last file's value, when it
-/// is a boolean.
-pub async fn inject(tab_id: i32, files: &[&str]) -> Result<Option<bool>, BrowserError> {
+/// How long an injected script may take, its requests included.
+const INJECTION_TIMEOUT_MS: i32 = 12_000;
+
+/// Runs one extension file in the top frame of a tab (the page reader, the identity probe) and
+/// answers its completion value, awaited when it is a promise: plain data, still unchecked.
+pub async fn inject(tab_id: i32, file: &str) -> Result<JsValue, BrowserError> {
     let details = to_js(&Injection {
         target: InjectionTarget {
             tab_id,
             frame_ids: [0],
         },
-        files,
+        files: &[file],
     })?;
-    let results = call(scripting_execute_script(&details)).await?;
-    // [{result, frameId, …}]: read the one value by hand rather than through serde.
+    // Firefox never settles an injection into a document that is being navigated away from:
+    // give up after a while (the scripts' own requests time out at 10 s), and let the caller
+    // try again on the new document.
+    let injected = scripting_execute_script(&details).map_err(BrowserError::from_js)?;
+    let timer = Promise::new(&mut |resolve, _| {
+        set_timeout(&resolve, INJECTION_TIMEOUT_MS);
+    });
+    let results = JsFuture::from(Promise::race(&js_sys::Array::of2(&injected, &timer)))
+        .await
+        .map_err(BrowserError::from_js)?;
+    if results.is_undefined() {
+        return Err(BrowserError("the page did not answer in time".into()));
+    }
+    // [{result, frameId, …}] (Firefox: `error` instead of `result` when the script threw).
     let first = Reflect::get_u32(&results, 0).map_err(BrowserError::from_js)?;
-    Ok(Reflect::get(&first, &JsValue::from_str("result"))
-        .ok()
-        .and_then(|r| r.as_bool()))
+    let error = property(&first, "error");
+    if !error.is_undefined() && !error.is_null() {
+        return Err(BrowserError::from_js(error));
+    }
+    Ok(property(&first, "result"))
+}
+
+/// The browser's own `JSON.parse` for page JSON ([`crate::reading::Json`]): no JSON parser in
+/// the wasm.
+pub struct BrowserJson;
+
+impl crate::reading::Json for BrowserJson {
+    fn parse<T: DeserializeOwned>(&self, text: &str) -> Option<T> {
+        from_js(js_sys::JSON::parse(text).ok()?).ok()
+    }
 }
 
 #[derive(Serialize)]

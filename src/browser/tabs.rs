@@ -22,20 +22,6 @@ extern "C" {
     fn on_updated_add(f: &Function);
     #[wasm_bindgen(js_namespace = ["ext", "tabs", "onUpdated"], js_name = removeListener)]
     fn on_updated_remove(f: &Function);
-    #[wasm_bindgen(catch, js_namespace = ["ext", "tabs"], js_name = sendMessage)]
-    fn tabs_send_message(id: i32, msg: &JsValue, options: &JsValue) -> Result<Promise, JsValue>;
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SendOptions {
-    frame_id: i32,
-}
-
-/// Sends a message to the content script of the tab's top frame and awaits its answer.
-pub async fn send(id: i32, msg: &JsValue) -> Result<JsValue, BrowserError> {
-    let options = to_js(&SendOptions { frame_id: 0 })?;
-    call(tabs_send_message(id, msg, &options)).await
 }
 
 /// Resolves after `ms` milliseconds (in pages and in the service worker).

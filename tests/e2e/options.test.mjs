@@ -68,15 +68,19 @@ for (const name of browsersUnderTest()) {
         assert.equal(await access(), true, 'access granted on add');
         assert.deepEqual((await localValue(env.driver, 'settings')).custom, [{ host, cookie_domain: host }]);
 
-        // The stage reader is injected into its pages, loads its wasm there and reports.
-        const url = `https://${host}/self-managed/project`;
+        // The page reader is injected into its pages. Off GitLab.com neither the favicon nor the
+        // sidebar tells the stage: the performance bar does (rendered before the reader comes).
+        await env.driver.setCookie({ url: `https://${host}/`, name: 'perf_bar_enabled', value: 'true', path: '/', secure: true });
+        const url = `https://${host}/self-managed/project?perf_delay=0`;
         const t0 = Date.now();
         const site = env.track(await env.driver.openPage(url));
         const entry = await pageEntry(env.standin, url);
         const tabId = await env.driver.tabIdFor(url, { exact: true });
         const state = await waitForDetection(env.driver, tabId, { url, after: t0 });
         assert.equal(state.detection.stage, entry.stage);
-        assert.equal(state.detection.signal, 'sidebar');
+        assert.equal(state.detection.signal, 'perf-bar');
+        assert.equal(state.detection.pod, entry.pod);
+        assert.ok(!state.detection.signals.some((x) => x.signal === 'favicon'), 'a self-managed favicon says nothing');
         await site.close();
 
         await page.click(`[data-testid="custom-remove-${host}"]`);
@@ -149,7 +153,8 @@ for (const name of browsersUnderTest()) {
       // The popup: watch defaults, the overridden log link, and no reload after a choice.
       await setPerfBar(env.driver, true);
       await setCanaryCookie(env.driver, 'false');
-      const url = 'https://staging.gitlab.com/options/follow';
+      // The reader comes before the bar renders (perf_delay=60000): the mount still names the request.
+      const url = 'https://staging.gitlab.com/options/follow?perf_delay=60000';
       const site = env.track(await env.driver.openPage(url));
       const tabId = await env.driver.tabIdFor(url, { exact: true });
       const popup = env.track(await openPopup(env.driver, tabId));

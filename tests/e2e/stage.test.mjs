@@ -13,7 +13,7 @@ import { browsersUnderTest, useBrowser } from '../lib/suite.mjs';
 import { realExtensionAvailable } from '../lib/extension.mjs';
 import { openPopup, servedView, waitForServedStage, SEL } from '../lib/popup.mjs';
 import { BADGE, pageEntry, badge, waitForBadge, waitForDetection, tabState, localValue, removeLocal, activateTab, extensionConsoleErrors } from '../lib/served.mjs';
-import { setPerfBar, setCanaryCookie } from '../lib/gitlab.mjs';
+import { setPerfBar, setCanaryCookie, signIn } from '../lib/gitlab.mjs';
 import { waitUntil } from '../lib/browsers.mjs';
 
 const STAGING = 'https://staging.gitlab.com';
@@ -100,9 +100,10 @@ for (const name of browsersUnderTest()) {
       assert.equal(r.entry.route_reason, 'cookie-true');
       assert.equal(r.entry.stage, 'canary');
       const { view, badge: b } = await assertAgrees(r, { pref: 'Next' });
-      assert.match(b.title, /from the performance bar/, b.title);
-      assert.equal(r.detection.signal, 'perf-bar');
-      assert.match(view.signal, /^Read from the performance bar, \d+ s ago\.$/);
+      // The bar's modal or, when the reader came before Vue, the peek results: both name the pod.
+      assert.match(b.title, /from the (performance bar|peek results)/, b.title);
+      assert.ok(['perf-bar', 'peek-json'].includes(r.detection.signal), r.detection.signal);
+      assert.match(view.signal, /^Read from the (performance bar|peek results), \d+ s ago\./);
       assert.deepEqual(view.explanations, [], 'Next chosen and canary served: nothing to explain');
       assert.ok(view.logs && view.logs.includes(r.entry.request_id), `logs link for the request: ${view.logs}`);
       assert.ok(view.dashboard && view.dashboard.includes('var-stage=cny'), `dashboard link for canary: ${view.dashboard}`);
@@ -173,49 +174,164 @@ for (const name of browsersUnderTest()) {
 
     // ---------------------------------------------------------------- weaker signals
 
-    it('perf bar off: the stage comes from the sidebar, no pod, and the popup says how to turn the bar on', async () => {
+    it('perf bar off, signed out: the favicon gives the stage, no pod, and the popup says how to turn the bar on', async () => {
       await setCanaryCookie(env.driver, 'true');
       const r = await load(`${STAGING}/stage/perf-off`, { perfBar: false });
       assert.equal(r.entry.stage, 'canary');
       const { view } = await assertAgrees(r, { pod: false });
-      assert.equal(r.detection.signal, 'sidebar');
+      assert.equal(r.detection.signal, 'favicon');
       assert.equal(r.detection.perfBar, 'off');
+      assert.equal(r.detection.signedIn, false, 'the signed-out sidebar says so');
+      // Signed out, the sidebar carries no canary flags: seen, but it does not know.
+      assert.deepEqual(r.detection.signals, [
+        { signal: 'favicon', stage: 'canary' },
+        { signal: 'sidebar', stage: 'unknown' },
+      ]);
       assert.equal(view.host, '', 'no pod without the perf bar');
-      assert.match(view.signal, /^Read from the sidebar, /);
+      assert.match(view.signal, /^Read from the favicon, /);
+      assert.equal(view.signals, 'Signals on this page: favicon: canary, sidebar: unknown.');
       assert.ok(view.explanations.some((e) => e.includes('p then b')), JSON.stringify(view.explanations));
       assert.equal(view.logs, null, 'no logs link without a request id (it comes from the perf bar)');
       assert.ok(view.dashboard && view.dashboard.includes('var-stage=cny'), `the stage dashboard is still known: ${view.dashboard}`);
       await r.page.close();
     });
 
-    it('perf bar stuck (?perf=stuck): the peek results give the right pod', async () => {
-      await setPerfBar(env.driver, true);
+    it('perf bar off, signed out, on main: the favicon gives CUR', async () => {
       await setCanaryCookie(env.driver, 'false');
-      const url = `${STAGING}/stage/perf-stuck?perf=stuck`;
-      // The content script waits 3 s for the bar before it asks the peek endpoint.
-      const r = await load(url);
+      const r = await load(`${STAGING}/stage/perf-off-main`, { perfBar: false });
       assert.equal(r.entry.stage, 'main');
-      const { view } = await assertAgrees(r);
-      assert.equal(r.detection.signal, 'peek-json');
-      assert.equal(r.detection.perfBar, 'not-rendered');
-      assert.match(view.signal, /^Read from the peek results, /);
-      assert.ok(view.explanations.some((e) => /did not show its host in time/.test(e)), JSON.stringify(view.explanations));
-      // The page itself did not render the bar: what the extension shows came from the JSON.
-      assert.equal(await r.page.exists('#peek-view-host'), false);
+      await assertAgrees(r, { pod: false });
+      assert.equal(r.detection.signal, 'favicon');
       await r.page.close();
     });
 
-    it('no perf bar and no sidebar (?sidebar=none) on main: unknown, and the badge clears', async () => {
+    it('GitLab 18 bar already rendered: the pod comes from its info modal', async () => {
+      await setPerfBar(env.driver, true);
+      await setCanaryCookie(env.driver, 'true');
+      // perf_delay=0: the stand-in's Vue stand-in replaces the mount before DOMContentLoaded.
+      const r = await load(`${STAGING}/stage/modal?perf_delay=0`);
+      assert.equal(r.entry.stage, 'canary');
+      assert.equal(await r.page.exists('#js-peek[data-request-id]'), false, 'Vue replaced the mount');
+      assert.equal(await r.page.exists('#js-peek #environment-info'), true);
+      await assertAgrees(r);
+      assert.equal(r.detection.signal, 'perf-bar');
+      assert.equal(r.detection.podSignal, 'perf-bar');
+      assert.equal(r.detection.requestId, null, 'Vue’s element names no request');
+      assert.equal(r.detection.perfBar, 'rendered');
+      assert.deepEqual(r.detection.disagreements, []);
+      await r.page.close();
+    });
+
+    it('a late bar (the server mount still there): the peek results give the pod', async () => {
+      await setPerfBar(env.driver, true);
+      await setCanaryCookie(env.driver, 'false');
+      const r = await load(`${STAGING}/stage/late-bar?perf_delay=60000`);
+      assert.equal(r.entry.stage, 'main');
+      assert.equal(await r.page.exists('#js-peek[data-request-id]'), true, 'the bar has not rendered');
+      const { view } = await assertAgrees(r);
+      assert.equal(r.detection.signal, 'peek-json');
+      assert.equal(r.detection.requestId, r.entry.request_id);
+      assert.match(view.signal, /^Read from the peek results, /);
+      assert.ok(view.logs && view.logs.includes(r.entry.request_id), view.logs);
+      await r.page.close();
+    });
+
+    it('perf bar stuck (?perf=stuck): the peek results give the right pod', async () => {
+      await setPerfBar(env.driver, true);
+      await setCanaryCookie(env.driver, 'true');
+      const r = await load(`${STAGING}/stage/perf-stuck?perf=stuck`);
+      assert.equal(r.entry.stage, 'canary');
+      await assertAgrees(r);
+      assert.equal(r.detection.signal, 'peek-json');
+      // The page itself never rendered the bar: what the extension shows came from the JSON.
+      assert.equal(await r.page.exists('#environment-info'), false);
+      await r.page.close();
+    });
+
+    it('GitLab 18 bar whose modal is not in the DOM: stage from the favicon, pod unknown, and why', async () => {
+      await setPerfBar(env.driver, true);
+      await setCanaryCookie(env.driver, 'true');
+      const r = await load(`${STAGING}/stage/lazy-modal?perf_delay=0&modal=lazy`, { perfBar: false });
+      assert.equal(r.entry.stage, 'canary');
+      const { view } = await assertAgrees(r, { pod: false });
+      assert.equal(r.detection.signal, 'favicon');
+      assert.equal(r.detection.perfBar, 'not-rendered');
+      assert.equal(r.detection.pod, null, 'unknown rather than a guess');
+      assert.equal(view.host, '');
+      assert.ok(view.explanations.some((e) => /host could not be read/.test(e)), JSON.stringify(view.explanations));
+      await r.page.close();
+    });
+
+    it('GitLab ≤ 17 markup, signed in on canary: .current-host names the pod; sidebar and Next badge agree', async () => {
+      const signInPage = await open(`${STAGING}/users/sign_in`);
+      await signIn(env, signInPage, { host: 'staging.gitlab.com' });
+      await signInPage.close();
+      try {
+        await setPerfBar(env.driver, true);
+        await setCanaryCookie(env.driver, 'true');
+        const r = await load(`${STAGING}/stage/legacy?markup=legacy&perf_delay=0`);
+        assert.equal(r.entry.stage, 'canary');
+        assert.equal(await r.page.exists('#peek-view-host .current-host.canary'), true);
+        await assertAgrees(r);
+        assert.equal(r.detection.signal, 'perf-bar');
+        assert.equal(r.detection.signedIn, true);
+        const seen = Object.fromEntries(r.detection.signals.map((x) => [x.signal, x.stage]));
+        assert.deepEqual(seen, { 'perf-bar': 'canary', favicon: 'canary', sidebar: 'canary', 'next-badge': 'canary', snowplow: 'canary' });
+        assert.deepEqual(r.detection.disagreements, []);
+        await r.page.close();
+        // Today's markup for a signed-in user on main: the sidebar's flag agrees with the favicon.
+        await setPerfBar(env.driver, false);
+        await setCanaryCookie(env.driver, 'false');
+        const m = await load(`${STAGING}/stage/signed-in-main`, { perfBar: false });
+        assert.equal(m.entry.stage, 'main');
+        await assertAgrees(m, { pod: false });
+        assert.deepEqual(m.detection.signals, [
+          { signal: 'favicon', stage: 'main' },
+          { signal: 'sidebar', stage: 'main' },
+        ]);
+        await m.page.close();
+      } finally {
+        await env.driver.clearBrowserCookies('_gitlab_session');
+      }
+    });
+
+    it('a pipeline page swaps its favicon at run time: data-original-href still gives the stage', async () => {
+      await setCanaryCookie(env.driver, 'true');
+      const r = await load(`${STAGING}/group/project/-/pipelines/7`, { perfBar: false });
+      await r.page.waitForFunction(() => document.querySelector('link#favicon').getAttribute('href').includes('ci_favicons'), undefined, {
+        what: 'the pipeline favicon',
+      });
+      assert.equal(r.entry.stage, 'canary');
+      await assertAgrees(r, { pod: false });
+      assert.equal(r.detection.signal, 'favicon');
+      await r.page.close();
+    });
+
+    it('signals that disagree are listed, not averaged', async () => {
+      await setPerfBar(env.driver, true);
+      await setCanaryCookie(env.driver, 'false');
+      // The stand-in's device: canary's favicon on a page main served.
+      const r = await load(`${STAGING}/stage/disagree?perf=stuck&favicon=yellow`);
+      assert.equal(r.entry.stage, 'main');
+      const { view } = await assertAgrees(r);
+      assert.equal(r.detection.signal, 'peek-json');
+      assert.deepEqual(r.detection.disagreements, [{ signal: 'favicon', stage: 'canary' }]);
+      assert.ok(view.explanations.some((e) => e === 'Signals disagree: favicon says canary.'), JSON.stringify(view.explanations));
+      await r.page.close();
+    });
+
+    it('no perf bar, no sidebar and a custom favicon, on main: unknown, and the badge clears', async () => {
       await setCanaryCookie(env.driver, 'false');
       // First a page the extension knows (CUR), then the same tab loads one it cannot know.
       const first = await load(`${STAGING}/stage/known`, { perfBar: false });
       await waitForBadge(env.driver, first.tabId, 'CUR');
-      const url = `${STAGING}/stage/no-signals?sidebar=none`;
+      const url = `${STAGING}/stage/no-signals?sidebar=none&favicon=custom`;
       const r = await load(url, { page: first.page, perfBar: false });
       assert.equal(r.tabId, first.tabId);
       assert.equal(r.entry.stage, 'main');
       assert.equal(r.detection.stage, 'unknown');
       assert.equal(r.detection.signal, null);
+      assert.deepEqual(r.detection.signals, []);
       const b = await waitForBadge(env.driver, r.tabId, '');
       assert.doesNotMatch(b.title, /served by/, b.title);
       const popup = env.track(await openPopup(env.driver, r.tabId));
@@ -227,22 +343,69 @@ for (const name of browsersUnderTest()) {
       await r.page.close();
     });
 
-    // ---------------------------------------------------------------- hostile and big pages
+    it('the reader returns exactly the PageReading shape on every kind of stand-in page', async () => {
+      await setCanaryCookie(env.driver, 'true');
+      const pages = [
+        [`${STAGING}/shape/plain`, false],
+        [`${STAGING}/shape/modal?perf_delay=0`, true],
+        [`${STAGING}/shape/lazy?perf_delay=0&modal=lazy`, true],
+        [`${STAGING}/shape/late?perf_delay=60000`, true],
+        [`${STAGING}/shape/legacy?markup=legacy&perf_delay=0`, true],
+        [`${STAGING}/shape/none?sidebar=none&favicon=custom`, false],
+        [`${STAGING}/group/project/-/pipelines/8`, false],
+        [`${STAGING}/lookalike`, true],
+        [`${STAGING}/lookalike?markup=legacy`, true],
+        [`${STAGING}/big`, true],
+        [`${STAGING}/users/sign_in`, false],
+        [`${PROD}/gitlab-org/gitlab`, true],
+      ];
+      for (const [url, perfBar] of pages) {
+        await setPerfBar(env.driver, perfBar);
+        const r = await load(url, { perfBar: false });
+        const reading = await env.driver.extEval(
+          async (id) => (await chrome.scripting.executeScript({ target: { tabId: id, frameIds: [0] }, files: ['reader.js'] }))[0].result,
+          r.tabId,
+        );
+        const verdict = await env.standin.checkReading(reading);
+        assert.deepEqual(verdict, { ok: true }, `${url}: ${JSON.stringify(reading).slice(0, 400)}`);
+        await r.page.close();
+      }
+    });
 
-    it('/lookalike on main: CUR and the real pod, not the fake canary one in the issue text', async () => {
-      await setPerfBar(env.driver, true);
-      await setCanaryCookie(env.driver, 'false');
-      const r = await load(`${STAGING}/lookalike`);
-      assert.equal(r.entry.stage, 'main');
-      // The page really does carry the fake pod (in user content).
-      assert.ok(await r.page.evaluate((fake) => document.body.innerHTML.includes(fake), FAKE_POD), 'the look-alike page carries the fake pod');
-      const { view, badge: b } = await assertAgrees(r);
-      assert.equal(b.text, 'CUR');
-      assert.notEqual(view.host, FAKE_POD);
-      assert.ok(!b.title.includes(FAKE_POD), b.title);
-      assert.deepEqual(r.detection.disagreements, [], 'look-alike markup is not a signal');
+    it('web pages cannot reach any extension file: nothing is web-accessible', async () => {
+      assert.equal(env.driver.manifest.web_accessible_resources, undefined);
+      const r = await load(`${STAGING}/stage/no-war`, { perfBar: false });
+      for (const file of ['manifest.json', 'reader.js', 'canary_switch_bg.wasm', 'popup.html']) {
+        const fetched = await r.page.evaluate(
+          (href) => fetch(href).then((x) => `status ${x.status}`, () => 'refused'),
+          `${env.driver.extensionBase}${file}`,
+        );
+        assert.equal(fetched, 'refused', file);
+      }
+      // Firefox logs each refusal as a page error: this test's own doing, not the extension's.
+      webPages.splice(webPages.indexOf(r.page), 1);
       await r.page.close();
     });
+
+    // ---------------------------------------------------------------- hostile and big pages
+
+    for (const markup of ['current', 'legacy']) {
+      it(`/lookalike (${markup} markup) on main: CUR and the real pod, not the fake canary one in the issue text`, async () => {
+        await setPerfBar(env.driver, true);
+        await setCanaryCookie(env.driver, 'false');
+        const r = await load(`${STAGING}/lookalike?markup=${markup}&perf_delay=0`);
+        assert.equal(r.entry.stage, 'main');
+        // The page really does carry the fake pod (in user content).
+        assert.ok(await r.page.evaluate((fake) => document.body.textContent.includes(fake), FAKE_POD), 'the look-alike page carries the fake pod');
+        const { view, badge: b } = await assertAgrees(r);
+        assert.equal(b.text, 'CUR');
+        assert.notEqual(view.host, FAKE_POD);
+        assert.ok(!b.title.includes(FAKE_POD), b.title);
+        assert.deepEqual(r.detection.disagreements, [], 'look-alike markup is not a signal');
+        assert.ok(r.detection.signals.every((x) => x.stage !== 'canary'), JSON.stringify(r.detection.signals));
+        await r.page.close();
+      });
+    }
 
     it('/big (over 5,000 elements): detected correctly', async () => {
       await setPerfBar(env.driver, true);
@@ -291,6 +454,27 @@ for (const name of browsersUnderTest()) {
       assert.equal((await badge(env.driver, b.tabId)).text, 'NEXT');
       await a.page.close();
       await b.page.close();
+    });
+
+    it('tabs already open get their badge without a reload when the background starts again', async () => {
+      await setCanaryCookie(env.driver, 'true');
+      const r = await load(`${STAGING}/stage/restart`, { perfBar: false });
+      await waitForBadge(env.driver, r.tabId, 'NEXT');
+      // As after an install or update: no detection kept, no badge shown, the background stopped.
+      await env.driver.extEval(async (id) => {
+        await chrome.storage.session.remove(`tab:${id}`);
+        await chrome.action.setBadgeText({ tabId: id, text: '' });
+        return true;
+      }, r.tabId);
+      await env.driver.stopServiceWorker();
+      const loadsBefore = await env.standin.lastSeq();
+      // Any event starts it again; a message from an extension page is the simplest.
+      await env.driver.extEval(() => chrome.runtime.sendMessage({ wake: true }).then(() => true, () => true));
+      const b = await waitForBadge(env.driver, r.tabId, 'NEXT');
+      assert.match(b.title, /served by canary/);
+      const reloads = (await env.standin.log(loadsBefore)).filter((e) => e.path === '/stage/restart');
+      assert.deepEqual(reloads, [], 'the page was read where it is, not reloaded');
+      await r.page.close();
     });
 
     // ---------------------------------------------------------------- share on Auto
@@ -394,11 +578,12 @@ for (const name of browsersUnderTest()) {
         assert.equal(before.stage, 'main');
         assert.ok(before.explanations.some((e) => e.includes('/chatops')), JSON.stringify(before.explanations));
         assert.ok(before.logs && before.logs.includes(first.entry.request_id));
-        // The tab loads a page whose perf bar never renders: no detection for 3 s. Meanwhile
-        // another GitLab tab reports, which makes the open popup re-render.
+        // The tab loads a page whose peek results take 4 s to answer: no detection meanwhile.
+        // Another GitLab tab reports, which makes the open popup re-render.
         const since = await env.standin.lastSeq();
-        await first.page.goto(`${STAGING}/stage/leftover-2?perf=stuck`);
-        await pageEntry(env.standin, `${STAGING}/stage/leftover-2?perf=stuck`, { since });
+        const slow = `${STAGING}/stage/leftover-2?perf=stuck&peek_delay=4000`;
+        await first.page.goto(slow);
+        await pageEntry(env.standin, slow, { since });
         other = await load(`${STAGING}/stage/leftover-other`);
         await waitForServedStage(popup, 'unknown', { timeout: 2_000 });
         const view = await servedView(popup);

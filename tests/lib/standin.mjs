@@ -185,6 +185,14 @@ export async function startStandin({ seed = 1, args = [], bin = standinBin(), st
     return admin('POST', '/-/standin/config', partial);
   }
 
+  /**
+   * The stand-in's verdict on a page reader's result: `{ok: true}` when it is exactly the
+   * extension's `PageReading` (src/reading.rs), else `{ok: false, message}`.
+   */
+  async function checkReading(reading) {
+    return admin('POST', '/-/standin/check-reading', reading);
+  }
+
   async function flushSessions() {
     return admin('POST', '/-/standin/flush-sessions', {});
   }
@@ -205,6 +213,7 @@ export async function startStandin({ seed = 1, args = [], bin = standinBin(), st
     lastSeq,
     waitForLog,
     config,
+    checkReading,
     flushSessions,
     stop,
     request: (method, p, body, opts) => request(port, method, p, body, opts),

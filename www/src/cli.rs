@@ -3,12 +3,13 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use crate::pages::Markup;
 use crate::session::SessionMode;
 
 pub const USAGE: &str = "\
 usage: www [--port N] [--bind ADDR] [--seed S] [--canary-weight F] [--canary-disabled]
            [--http] [--session-format compatible|canary-new-format] [--log FILE]
-           [--perf-delay-ms N] [--cert-out FILE] [--quiet]
+           [--perf-delay-ms N] [--markup current|legacy] [--cert-out FILE] [--quiet]
 
 A local GitLab.com stand-in: main and canary stages behind a router that honours the
 gitlab_canary cookie. See www/README.md.
@@ -22,6 +23,7 @@ gitlab_canary cookie. See www/README.md.
   --session-format M   compatible (default) or canary-new-format
   --log FILE           also append the JSON lines to FILE
   --perf-delay-ms N    performance bar render delay (default 150)
+  --markup G           page markup: current (GitLab 18, default) or legacy (GitLab <= 17)
   --cert-out FILE      write the self-signed certificate (PEM) to FILE
   --quiet              print only the listening line on stdout
 ";
@@ -37,6 +39,7 @@ pub struct Options {
     pub session_mode: SessionMode,
     pub log: Option<PathBuf>,
     pub perf_delay_ms: u64,
+    pub markup: Markup,
     pub cert_out: Option<PathBuf>,
     /// Request lines go to the in-memory log (and --log) but not to stdout.
     pub quiet: bool,
@@ -54,6 +57,7 @@ impl Default for Options {
             session_mode: SessionMode::Compatible,
             log: None,
             perf_delay_ms: 150,
+            markup: Markup::Current,
             cert_out: None,
             quiet: false,
         }
@@ -124,6 +128,11 @@ impl Options {
                         format!("bad --session-format {v:?} (compatible or canary-new-format)")
                     })?;
                 }
+                "--markup" => {
+                    let v = value("--markup")?;
+                    o.markup = Markup::parse(&v)
+                        .ok_or_else(|| format!("bad --markup {v:?} (current or legacy)"))?;
+                }
                 "--log" => o.log = Some(PathBuf::from(value("--log")?)),
                 "--cert-out" => o.cert_out = Some(PathBuf::from(value("--cert-out")?)),
                 "--canary-disabled" | "--http" | "--quiet" if inline.is_some() => {
@@ -156,6 +165,7 @@ mod tests {
         assert_eq!((o.port, o.seed, o.perf_delay_ms), (8443, 1, 150));
         assert_eq!(o.canary_weight, 0.05);
         assert!(!o.http && !o.canary_disabled);
+        assert_eq!(o.markup, Markup::Current);
         let o = run(&[
             "--port",
             "0",
@@ -172,7 +182,9 @@ mod tests {
             "/tmp/x.log",
             "--perf-delay-ms",
             "0",
+            "--markup=legacy",
         ]);
+        assert_eq!(o.markup, Markup::Legacy);
         assert_eq!((o.port, o.seed, o.perf_delay_ms), (0, 9, 0));
         assert_eq!(o.bind.to_string(), "::1");
         assert_eq!(o.canary_weight, 0.5);
@@ -188,6 +200,7 @@ mod tests {
             &["--port", "x"],
             &["--canary-weight", "1.5"],
             &["--session-format", "new"],
+            &["--markup", "17"],
             &["--bogus"],
             &["--http=1"],
         ] {

@@ -5,8 +5,10 @@
 //! store both stages share (with a switch that makes main unable to read canary's sessions),
 //! and next.gitlab.com. See README.md.
 
+pub mod assets;
 pub mod cli;
 pub mod cookies;
+pub mod notes;
 pub mod pages;
 pub mod rng;
 pub mod routing;

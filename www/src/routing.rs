@@ -70,6 +70,11 @@ impl Environment {
     pub fn is_gitlab_com(&self) -> bool {
         self.host == "gitlab.com"
     }
+
+    /// The self-managed host: not GitLab.com, no canary ENV, no Next.
+    pub fn is_self_managed(&self) -> bool {
+        self.host == SELF_MANAGED_HOST
+    }
 }
 
 /// A self-managed GitLab for the extension's custom environments (outside `*.gitlab.com`),
@@ -258,7 +263,8 @@ mod tests {
             (own.name.as_str(), own.host.as_str()),
             ("self-managed", SELF_MANAGED_HOST)
         );
-        assert!(!own.is_gitlab_com());
+        assert!(!own.is_gitlab_com() && own.is_self_managed());
+        assert!(!stg.is_self_managed() && !prod.is_self_managed());
         assert_eq!(classify_host("next.gitlab.com:443"), HostKind::NextSwitch);
         for h in [
             "example.com",

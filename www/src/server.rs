@@ -21,12 +21,16 @@ use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
+use crate::assets;
 use crate::cli::{parse_weight, Options};
 use crate::cookies::CookieJar;
-use crate::pages::{self, Content, PageCtx};
+use crate::notes::{self, Notes};
+use crate::pages::{self, Content, Markup, PageCtx};
 use crate::rng::Rng;
 use crate::routing::{self, Environment, HostKind, Pods, Service, Stage};
-use crate::session::{self, Format, Lookup, SessionMode, Store, User};
+use crate::session::{
+    self, Access, Change, ChangeKind, Format, Lookup, RememberTokens, SessionMode, Store, User,
+};
 use crate::timefmt;
 
 pub type Resp = Response<Full<Bytes>>;
@@ -46,6 +50,7 @@ const STREAM_POD_CHOICE: u64 = 2;
 const STREAM_REVISION: u64 = 3;
 
 pub const SESSION_COOKIE: &str = "_gitlab_session";
+pub const REMEMBER_COOKIE: &str = "remember_user_token";
 pub const CANARY_COOKIE: &str = "gitlab_canary";
 
 /// A stage fault: answer with `status` and/or wait `delay_ms` first.
@@ -62,6 +67,8 @@ pub struct Config {
     pub canary_weight: f64,
     pub session_mode: SessionMode,
     pub perf_delay_ms: u64,
+    /// Page markup generation (a page's `markup=` query overrides it).
+    pub markup: Markup,
     /// Indexed by [`Stage::index`].
     pub faults: [Fault; 2],
 }
@@ -74,6 +81,7 @@ impl Config {
             "canary_weight": self.canary_weight,
             "session_format": self.session_mode.as_str(),
             "perf_delay_ms": self.perf_delay_ms,
+            "markup": self.markup.as_str(),
             "faults": {
                 "canary": fault(&self.faults[Stage::Canary.index()]),
                 "main": fault(&self.faults[Stage::Main.index()]),
@@ -104,6 +112,12 @@ impl Config {
                 }
                 "perf_delay_ms" => {
                     next.perf_delay_ms = v.as_u64().ok_or("perf_delay_ms: a whole number")?;
+                }
+                "markup" => {
+                    next.markup = v
+                        .as_str()
+                        .and_then(Markup::parse)
+                        .ok_or("markup: \"current\" or \"legacy\"")?;
                 }
                 "fault" | "faults" => {
                     let list = match v {
@@ -158,7 +172,12 @@ fn parse_fault(v: &Value, current: &[Fault; 2]) -> Result<(Stage, Fault), String
 struct PeekEntry {
     pod: String,
     stage: Stage,
+    /// The page's `peek_delay=N`: its peek results answer N ms late.
+    delay_ms: u64,
 }
+
+/// Cap on `peek_delay` (ms).
+const MAX_PEEK_DELAY_MS: u64 = 60_000;
 
 /// Mutable state, behind one mutex (no lock is held across an await).
 struct Inner {
@@ -170,6 +189,13 @@ struct Inner {
     /// Session values, CSRF tokens, request ids: from the OS, different every run.
     ids: Rng,
     sessions: Store,
+    /// `remember_user_token` values (Devise rememberable).
+    remember: RememberTokens,
+    /// The production change under test (`/-/standin/change`).
+    change: Change,
+    change_applied_at: Option<String>,
+    change_rolled_back_at: Option<String>,
+    notes: Notes,
     log: VecDeque<Value>,
     seq: u64,
     peek: HashMap<String, PeekEntry>,
@@ -177,12 +203,39 @@ struct Inner {
 }
 
 impl Inner {
-    fn remember_peek(&mut self, request_id: &str, pod: &str, stage: Stage) {
+    /// The session rules for a request `stage` serves.
+    fn access(&self, stage: Stage) -> Access {
+        Access {
+            stage,
+            mode: self.config.session_mode,
+            change: self.change,
+        }
+    }
+
+    fn change_json(&self) -> Value {
+        let stage_json = |f: &dyn Fn(Stage) -> Value| json!({"canary": f(Stage::Canary), "main": f(Stage::Main)});
+        let change = self.change;
+        json!({
+            "change": change.phase(),
+            "kind": change.kind().map(ChangeKind::as_str),
+            "applied_at": self.change_applied_at,
+            "rolled_back_at": self.change_rolled_back_at,
+            "writes": stage_json(&|s| json!(change.writes(s))),
+            "reads": stage_json(&|s| json!((0..=1u8).filter(|g| change.reads(s, *g)).collect::<Vec<_>>())),
+            "sessions_by_generation": {
+                "0": self.sessions.count_by_generation(0),
+                "1": self.sessions.count_by_generation(1),
+            },
+        })
+    }
+
+    fn remember_peek(&mut self, request_id: &str, pod: &str, stage: Stage, delay_ms: u64) {
         self.peek.insert(
             request_id.to_string(),
             PeekEntry {
                 pod: pod.to_string(),
                 stage,
+                delay_ms,
             },
         );
         self.peek_order.push_back(request_id.to_string());
@@ -303,12 +356,18 @@ impl Server {
                     canary_weight: opts.canary_weight,
                     session_mode: opts.session_mode,
                     perf_delay_ms: opts.perf_delay_ms,
+                    markup: opts.markup,
                     faults: [Fault::default(); 2],
                 },
                 route_rng: Rng::stream(opts.seed, STREAM_ROUTE),
                 pod_rng: Rng::stream(opts.seed, STREAM_POD_CHOICE),
                 ids: Rng::from_entropy(),
                 sessions: Store::default(),
+                remember: RememberTokens::default(),
+                change: Change::Before,
+                change_applied_at: None,
+                change_rolled_back_at: None,
+                notes: Notes::default(),
                 log: VecDeque::new(),
                 seq: 0,
                 peek: HashMap::new(),
@@ -575,7 +634,10 @@ fn cookie_jar(parts: &Parts) -> CookieJar {
 fn next_switch(shared: &Shared, parts: &Parts) -> Resp {
     let started = Instant::now();
     let jar = cookie_jar(parts);
-    let request_id = new_request_id(&mut shared.lock().ids);
+    let (request_id, change) = {
+        let mut inner = shared.lock();
+        (new_request_id(&mut inner.ids), inner.change.phase())
+    };
     let on_next = jar.last(CANARY_COOKIE) == Some("true");
     let mut resp = if parts.method == Method::GET || parts.method == Method::HEAD {
         html(200, pages::next_switch_page(on_next))
@@ -602,6 +664,7 @@ fn next_switch(shared: &Shared, parts: &Parts) -> Resp {
         "user": null,
         "session": "none",
         "session_rotated": false,
+        "change": change,
         "duration_ms": started.elapsed().as_millis() as u64,
     }));
     resp
@@ -615,6 +678,7 @@ struct Rq<'a> {
     query: &'a str,
     stage: Stage,
     service: Service,
+    pod: &'a str,
     request_id: &'a str,
     jar: &'a CookieJar,
     headers: &'a hyper::HeaderMap,
@@ -627,6 +691,20 @@ struct Outcome {
     user: Option<&'static User>,
     /// A new `_gitlab_session` value to set.
     issued: Option<String>,
+    /// A `remember_user_token` to set or delete.
+    remember: Option<RememberCookie>,
+    /// Extra fields for the log line (never secrets).
+    log_extra: Vec<(&'static str, Value)>,
+    /// The change phase the request was served under.
+    change: &'static str,
+    /// Wait this long (outside the lock) before answering.
+    answer_after: Option<Duration>,
+}
+
+/// What the response does with `remember_user_token`.
+enum RememberCookie {
+    Set(String),
+    Delete,
 }
 
 async fn routed(shared: &Shared, env: Environment, parts: Parts, body: Incoming) -> Resp {
@@ -650,7 +728,10 @@ async fn routed(shared: &Shared, env: Environment, parts: Parts, body: Incoming)
         let lb_count = if env.short == "gprd" { 48 } else { 3 };
         let lb = 1 + inner.pod_rng.below(lb_count);
         let request_id = new_request_id(&mut inner.ids);
-        inner.remember_peek(&request_id, &pod, stage);
+        let peek_delay = query_value(&query, "peek_delay")
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(0, |ms| ms.min(MAX_PEEK_DELAY_MS));
+        inner.remember_peek(&request_id, &pod, stage, peek_delay);
         (
             stage,
             reason,
@@ -675,6 +756,7 @@ async fn routed(shared: &Shared, env: Environment, parts: Parts, body: Incoming)
         query: &query,
         stage,
         service,
+        pod: &pod,
         request_id: &request_id,
         jar: &jar,
         headers: &parts.headers,
@@ -686,6 +768,10 @@ async fn routed(shared: &Shared, env: Environment, parts: Parts, body: Incoming)
             lookup: Lookup::None,
             user: None,
             issued: None,
+            remember: None,
+            log_extra: Vec::new(),
+            change: shared.lock().change.phase(),
+            answer_after: None,
         },
         (None, Ok(body)) => {
             let mut inner = shared.lock();
@@ -697,11 +783,36 @@ async fn routed(shared: &Shared, env: Environment, parts: Parts, body: Incoming)
         lookup,
         user,
         issued,
+        remember,
+        log_extra,
+        change,
+        answer_after,
     } = outcome;
-    let rotated = issued.is_some() && jar.first(SESSION_COOKIE).is_some();
+    if let Some(wait) = answer_after {
+        tokio::time::sleep(wait).await;
+    }
+    // A session the request sent is replaced, or remember-me replaced a lost one.
+    let rotated =
+        issued.is_some() && (jar.first(SESSION_COOKIE).is_some() || lookup == Lookup::Remembered);
+    let secure = if shared.https { " secure;" } else { "" };
+    match &remember {
+        Some(RememberCookie::Set(token)) => {
+            let expires = timefmt::http_date(SystemTime::now() + session::REMEMBER_FOR);
+            set_header(
+                &mut resp,
+                "set-cookie",
+                &format!("{REMEMBER_COOKIE}={token}; path=/; expires={expires};{secure} HttpOnly; SameSite=Lax"),
+            );
+        }
+        Some(RememberCookie::Delete) => set_header(
+            &mut resp,
+            "set-cookie",
+            &format!("{REMEMBER_COOKIE}=; path=/; max-age=0; expires=Thu, 01 Jan 1970 00:00:00 GMT;{secure} HttpOnly; SameSite=Lax"),
+        ),
+        None => {}
+    }
     if let Some(id) = &issued {
         let expires = timefmt::http_date(SystemTime::now() + SESSION_TTL);
-        let secure = if shared.https { " secure;" } else { "" };
         set_header(
             &mut resp,
             "set-cookie",
@@ -726,7 +837,7 @@ async fn routed(shared: &Shared, env: Environment, parts: Parts, body: Incoming)
         Stage::Main => format!("{}-gke-us-east1-b", service.as_str()),
     };
     set_header(&mut resp, "gitlab-sv", &sv);
-    shared.log(json!({
+    let mut entry = json!({
         "event": "request",
         "seq": 0,
         "ts": timefmt::now_iso8601(),
@@ -745,8 +856,15 @@ async fn routed(shared: &Shared, env: Environment, parts: Parts, body: Incoming)
         "user": user.map(|u| u.username),
         "session": lookup.as_str(),
         "session_rotated": rotated,
+        "change": change,
         "duration_ms": started.elapsed().as_millis() as u64,
-    }));
+    });
+    if let Some(obj) = entry.as_object_mut() {
+        for (key, value) in log_extra {
+            obj.insert(key.into(), value);
+        }
+    }
+    shared.log(entry);
     resp
 }
 
@@ -754,18 +872,15 @@ async fn routed(shared: &Shared, env: Environment, parts: Parts, body: Incoming)
 /// what the session would have been.
 fn fault_outcome(shared: &Shared, rq: &Rq, status: u16) -> Outcome {
     let inner = shared.lock();
-    let mode = inner.config.session_mode;
-    let (lookup, user) = match rq
-        .jar
-        .first(SESSION_COOKIE)
-        .and_then(|id| inner.sessions.get(id).map(|s| (id, s)))
-    {
-        None => (Lookup::None, None),
-        Some((_, s)) if !mode.readable(rq.stage, s.format) => (Lookup::Unreadable, None),
-        Some((id, s)) => (
-            Lookup::Valid(id.to_string()),
-            s.user_id.and_then(session::user_by_id),
-        ),
+    let cookie = rq.jar.first(SESSION_COOKIE);
+    let lookup = inner.sessions.peek(cookie, inner.access(rq.stage));
+    let user = match &lookup {
+        Lookup::Valid(id) => inner
+            .sessions
+            .get(id)
+            .and_then(|s| s.user_id)
+            .and_then(session::user_by_id),
+        _ => None,
     };
     let resp = if rq.service == Service::Api {
         json_resp(status, &json!({"message": format!("{status} Whoops")}))
@@ -777,6 +892,10 @@ fn fault_outcome(shared: &Shared, rq: &Rq, status: u16) -> Outcome {
         lookup,
         user,
         issued: None,
+        remember: None,
+        log_extra: Vec::new(),
+        change: inner.change.phase(),
+        answer_after: None,
     }
 }
 
@@ -788,6 +907,9 @@ struct SessionState {
     /// The readable session in effect, if any.
     current: Option<String>,
     issued: Option<String>,
+    remember: Option<RememberCookie>,
+    log_extra: Vec<(&'static str, Value)>,
+    answer_after: Option<Duration>,
 }
 
 impl SessionState {
@@ -796,12 +918,24 @@ impl SessionState {
         match &self.current {
             Some(id) => id.clone(),
             None => {
-                let id = inner.sessions.create(None, stage, &mut inner.ids);
+                let access = inner.access(stage);
+                let id = inner.sessions.create(None, access, &mut inner.ids);
                 self.current = Some(id.clone());
                 self.issued = Some(id.clone());
                 id
             }
         }
+    }
+
+    /// A new session for `user` (sign-in, remember-me): the old one is destroyed.
+    fn start_for(&mut self, inner: &mut Inner, stage: Stage, user: &User) {
+        if let Some(old) = self.current.take() {
+            inner.sessions.destroy(&old);
+        }
+        let access = inner.access(stage);
+        let id = inner.sessions.create(Some(user.id), access, &mut inner.ids);
+        self.current = Some(id.clone());
+        self.issued = Some(id);
     }
 
     fn csrf(&self, inner: &Inner) -> String {
@@ -814,14 +948,17 @@ impl SessionState {
 }
 
 fn app(shared: &Shared, inner: &mut Inner, rq: &Rq, body: &[u8]) -> Outcome {
-    let mode = inner.config.session_mode;
     let cookie = rq.jar.first(SESSION_COOKIE);
-    let lookup = inner.sessions.lookup(cookie, rq.stage, mode);
+    let access = inner.access(rq.stage);
+    let mut lookup = inner.sessions.lookup(cookie, access);
     let mut state = SessionState {
         current: None,
         issued: None,
+        remember: None,
+        log_extra: Vec::new(),
+        answer_after: None,
     };
-    let user = match &lookup {
+    let mut user = match &lookup {
         Lookup::Valid(id) => {
             state.current = Some(id.clone());
             inner
@@ -830,19 +967,37 @@ fn app(shared: &Shared, inner: &mut Inner, rq: &Rq, body: &[u8]) -> Outcome {
                 .and_then(|s| s.user_id)
                 .and_then(session::user_by_id)
         }
-        Lookup::Unreadable => {
-            // The stage cannot decode the session: Rails starts a fresh one, signed out.
-            state.ensure(inner, rq.stage);
-            None
-        }
-        Lookup::None => None,
+        Lookup::None | Lookup::Unreadable | Lookup::Remembered => None,
     };
+    // Devise rememberable: no user from the session (missing, unreadable or anonymous), but
+    // a valid remember cookie signs the user in with a new session and CSRF token.
+    if user.is_none() {
+        let now = SystemTime::now();
+        let remembered = rq
+            .jar
+            .first(REMEMBER_COOKIE)
+            .and_then(|t| inner.remember.user(t, now))
+            .and_then(session::user_by_id);
+        if let Some(u) = remembered {
+            state.start_for(inner, rq.stage, u);
+            user = Some(u);
+            lookup = Lookup::Remembered;
+        }
+    }
+    if lookup == Lookup::Unreadable {
+        // The stage cannot decode the session: Rails starts a fresh one, signed out.
+        state.ensure(inner, rq.stage);
+    }
     let resp = dispatch(shared, inner, rq, body, &mut state, user);
     Outcome {
         resp,
         lookup,
         user,
         issued: state.issued,
+        remember: state.remember,
+        log_extra: state.log_extra,
+        change: inner.change.phase(),
+        answer_after: state.answer_after,
     }
 }
 
@@ -872,7 +1027,13 @@ fn dispatch(
                 ),
                 None => json_resp(401, &json!({"message": "401 Unauthorized"})),
             },
-            _ => json_resp(404, &json!({"message": "404 Not Found"})),
+            (_, path) => match notes_route(path) {
+                Some((project, iid)) if post => {
+                    create_note(inner, rq, body, state, user, &project, &iid)
+                }
+                Some((project, iid)) if get => list_notes(inner, rq, &project, &iid),
+                _ => json_resp(404, &json!({"message": "404 Not Found"})),
+            },
         };
     }
     match rq.path {
@@ -880,12 +1041,12 @@ fn dispatch(
             let mut resp = respond(
                 200,
                 "text/javascript; charset=utf-8",
-                pages::perf_bar_js(inner.config.perf_delay_ms),
+                assets::perf_bar_js(inner.config.perf_delay_ms),
             );
             set_header(&mut resp, "cache-control", "no-cache");
             return resp;
         }
-        "/-/peek/results" if get => return peek_results(inner, rq.query),
+        "/-/peek/results" if get => return peek_results(inner, rq, state),
         // An icon (never a session cookie, so it cannot race the page for one); a 404 here would
         // put a console error on every page the tests read for errors.
         "/favicon.ico" => {
@@ -893,8 +1054,16 @@ fn dispatch(
             set_header(&mut resp, "cache-control", "max-age=3600");
             return resp;
         }
+        // Fingerprinted favicons, CI status icons and the custom appearance favicon: real
+        // PNGs, no session cookie.
+        path if get && assets::png_for(path).is_some() => {
+            let png = assets::png_for(path).unwrap_or_default();
+            let mut resp = respond(200, "image/png", png);
+            set_header(&mut resp, "cache-control", "max-age=31536000, public");
+            return resp;
+        }
         "/users/sign_in" if post => return sign_in(shared, inner, rq, body, state),
-        "/users/sign_out" if post => return sign_out(inner, rq, body, state),
+        "/users/sign_out" if post => return sign_out(inner, rq, body, state, user),
         _ => {}
     }
     if !get {
@@ -911,10 +1080,24 @@ fn dispatch(
         return render(shared, inner, rq, state, None, &content, 200);
     }
     state.ensure(inner, rq.stage);
+    if let Some((path, iid)) = pages::project_sub_page(rq.path, "issues") {
+        let found = notes::find_project(path)
+            .filter(notes::Project::visible)
+            .zip(notes::issue_exists(iid));
+        let Some((project, iid)) = found else {
+            return html(404, pages::not_found_page());
+        };
+        let on_issue: Vec<&notes::Note> = inner.notes.on_issue(&project.path, iid).collect();
+        let content = pages::issue_page(&project, iid, &on_issue, user.is_some());
+        return render(shared, inner, rq, state, user, &content, 200);
+    }
     let content = match rq.path {
         "/big" => pages::big_page(),
         "/lookalike" => pages::lookalike_page(),
-        path => pages::project_page(path),
+        path => match pages::project_sub_page(path, "pipelines") {
+            Some((project, id)) => pages::pipeline_page(project, id),
+            None => pages::project_page(path),
+        },
     };
     render(shared, inner, rq, state, user, &content, 200)
 }
@@ -936,34 +1119,72 @@ fn render(
     status: u16,
 ) -> Resp {
     let token = state.csrf(inner);
-    let perf_cookie = rq.jar.first("perf_bar_enabled") == Some("true");
+    let markup = query_value(rq.query, "markup")
+        .as_deref()
+        .and_then(Markup::parse)
+        .unwrap_or(inner.config.markup);
     let ctx = PageCtx {
         path: rq.path,
         stage: rq.stage,
         env: rq.env,
         request_id: rq.request_id,
         method: rq.method.as_str(),
+        pod: rq.pod,
         user,
         csrf_token: &token,
         revision: &shared.revisions[rq.stage.index()],
-        perf_bar: perf_cookie && query_value(rq.query, "perf").as_deref() != Some("none"),
+        markup,
+        perf_bar: perf_bar_user(rq) && query_value(rq.query, "perf").as_deref() != Some("none"),
         sidebar: query_value(rq.query, "sidebar").as_deref() != Some("none"),
+        favicon_override: pages::favicon_override(query_value(rq.query, "favicon").as_deref()),
     };
     html(status, pages::layout(&ctx, content))
 }
 
-fn peek_results(inner: &Inner, query: &str) -> Resp {
-    let id = query_value(query, "request_id").unwrap_or_default();
+/// The request comes from a user who turned the performance bar on (`p b`).
+fn perf_bar_user(rq: &Rq) -> bool {
+    rq.jar.first("perf_bar_enabled") == Some("true")
+}
+
+/// A small, stable `active-record` entry for a request id.
+fn active_record_stats(request_id: &str) -> Value {
+    let h = request_id
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let calls = 3 + h % 18;
+    let duration = 2 + (h >> 8) % 40;
+    json!({
+        "duration": format!("{duration}ms"),
+        "calls": calls,
+        "total": format!("{}ms", duration * 4 + 17),
+        "details": [],
+        "warnings": [],
+    })
+}
+
+/// `lib/peek/views/host.rb`: `canary` is `Gitlab::Utils.to_boolean(ENV['CANARY'])`, so
+/// `null` (not `false`) on main. Only perf-bar users get an answer.
+fn peek_results(inner: &Inner, rq: &Rq, state: &mut SessionState) -> Resp {
+    let id = query_value(rq.query, "request_id").unwrap_or_default();
+    if let Some(entry) = inner.peek.get(&id).filter(|e| e.delay_ms > 0) {
+        state.answer_after = Some(Duration::from_millis(entry.delay_ms));
+    }
     match inner.peek.get(&id) {
-        Some(entry) => json_resp(
+        Some(entry) if perf_bar_user(rq) => json_resp(
             200,
             &json!({
                 "context": {},
-                "data": {},
-                "host": {"hostname": entry.pod, "canary": entry.stage == Stage::Canary},
+                "data": {
+                    "host": {
+                        "hostname": entry.pod,
+                        "canary": if entry.stage == Stage::Canary { json!(true) } else { json!(null) },
+                    },
+                    "active-record": active_record_stats(&id),
+                },
+                "has_warnings": false,
             }),
         ),
-        None => json_resp(404, &json!({"message": "404 Not Found"})),
+        _ => json_resp(404, &json!({"message": "404 Not Found"})),
     }
 }
 
@@ -989,17 +1210,23 @@ fn sign_in(
     }
     let login = form_value(&form, "user[login]").unwrap_or("");
     let password = form_value(&form, "user[password]").unwrap_or("");
+    // The hidden "0" comes before the checkbox's "1": Rack keeps the last value.
+    let remember_me = form
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "user[remember_me]")
+        .is_some_and(|(_, v)| v == "1");
     match session::authenticate(login, password) {
         Some(user) => {
             // Rails resets the session on sign-in: a new id (and CSRF token) for the user.
-            if let Some(old) = state.current.take() {
-                inner.sessions.destroy(&old);
+            state.start_for(inner, rq.stage, user);
+            if remember_me {
+                let token = inner
+                    .remember
+                    .issue(user.id, SystemTime::now(), &mut inner.ids);
+                state.remember = Some(RememberCookie::Set(token));
             }
-            let id = inner
-                .sessions
-                .create(Some(user.id), rq.stage, &mut inner.ids);
-            state.current = Some(id.clone());
-            state.issued = Some(id);
+            state.log_extra.push(("remember_me", json!(remember_me)));
             redirect("/")
         }
         None => {
@@ -1010,7 +1237,13 @@ fn sign_in(
     }
 }
 
-fn sign_out(inner: &mut Inner, rq: &Rq, body: &[u8], state: &mut SessionState) -> Resp {
+fn sign_out(
+    inner: &mut Inner,
+    rq: &Rq,
+    body: &[u8],
+    state: &mut SessionState,
+    user: Option<&'static User>,
+) -> Resp {
     let form = parse_form(&String::from_utf8_lossy(body));
     let header_token = rq.headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
     let given = form_value(&form, "authenticity_token").or(header_token);
@@ -1021,12 +1254,136 @@ fn sign_out(inner: &mut Inner, rq: &Rq, body: &[u8], state: &mut SessionState) -
     if let Some(old) = state.current.take() {
         inner.sessions.destroy(&old);
     }
+    // Devise's forget_me!: the cookie is deleted and the user's remember tokens forgotten.
+    inner
+        .remember
+        .forget(rq.jar.first(REMEMBER_COOKIE), user.map(|u| u.id));
+    state.remember = Some(RememberCookie::Delete);
     state.ensure(inner, rq.stage);
     redirect("/users/sign_in")
 }
 
 // ---------------------------------------------------------------------------------------------
+// Notes API
+
+/// `/api/v4/projects/:id/issues/:iid/notes` → (`:id` URL-decoded, `:iid` as sent).
+fn notes_route(path: &str) -> Option<(String, String)> {
+    let rest = path.strip_prefix("/api/v4/projects/")?;
+    let mut parts = rest.split('/');
+    let (id, issues, iid, notes, end) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next(),
+    );
+    (issues == "issues" && notes == "notes" && end.is_none() && !id.is_empty())
+        .then(|| (percent_decode(id), iid.to_string()))
+}
+
+fn api_error(status: u16, message: &str) -> Resp {
+    json_resp(status, &json!({"message": message}))
+}
+
+/// The note body from a JSON or form request body: `None` when missing.
+fn note_body(rq: &Rq, body: &[u8]) -> Option<String> {
+    let json_body = rq
+        .headers
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.trim_start().starts_with("application/json"));
+    if json_body {
+        let v: Value = serde_json::from_slice(body).ok()?;
+        return v.get("body").and_then(Value::as_str).map(str::to_string);
+    }
+    let form = parse_form(&String::from_utf8_lossy(body));
+    form_value(&form, "body").map(str::to_string)
+}
+
+/// GitLab's order: authentication (a session needs `X-CSRF-Token` on non-GET API requests,
+/// else the request is anonymous) → 401; parameters → 400; project → 404; issue → 404;
+/// `create_note` → 403; a blank note → 400; 201.
+fn create_note(
+    inner: &mut Inner,
+    rq: &Rq,
+    body: &[u8],
+    state: &mut SessionState,
+    user: Option<&'static User>,
+    project_id: &str,
+    iid: &str,
+) -> Resp {
+    let text = note_body(rq, body);
+    if let Some(t) = &text {
+        // The body itself is never logged.
+        state
+            .log_extra
+            .push(("note_body_length", json!(t.chars().count())));
+    }
+    let header_token = rq.headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+    let Some(user) = user.filter(|_| token_matches(inner, state, header_token)) else {
+        return api_error(401, "401 Unauthorized");
+    };
+    let Some(text) = text else {
+        return json_resp(400, &json!({"error": "body is missing"}));
+    };
+    let Some(project) = notes::find_project(project_id).filter(notes::Project::visible) else {
+        return api_error(404, "404 Project Not Found");
+    };
+    let Some(iid) = notes::issue_exists(iid) else {
+        return api_error(404, "404 Issue Not Found");
+    };
+    if !project.can_note(user) {
+        return api_error(403, "403 Forbidden");
+    }
+    if text.trim().is_empty() {
+        return json_resp(400, &json!({"message": {"note": ["can't be blank"]}}));
+    }
+    let note = inner
+        .notes
+        .add(&project, iid, &text, user, timefmt::now_iso8601());
+    state.log_extra.push(("note_id", json!(note.id)));
+    json_resp(201, &note.api_json(&rq.env.host))
+}
+
+fn list_notes(inner: &Inner, rq: &Rq, project_id: &str, iid: &str) -> Resp {
+    let Some(project) = notes::find_project(project_id).filter(notes::Project::visible) else {
+        return api_error(404, "404 Project Not Found");
+    };
+    let Some(iid) = notes::issue_exists(iid) else {
+        return api_error(404, "404 Issue Not Found");
+    };
+    let list: Vec<Value> = inner
+        .notes
+        .on_issue(&project.path, iid)
+        .map(|n| n.api_json(&rq.env.host))
+        .collect();
+    json_resp(200, &json!(list))
+}
+
+// ---------------------------------------------------------------------------------------------
 // Admin
+
+/// Whether a page reader's result is exactly the extension's `PageReading`: it deserialises (no
+/// unknown field, every field of the right type) and serialises back to the same JSON, so no
+/// field was left out either.
+fn check_reading(body: &[u8]) -> Resp {
+    let sent: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => return json_resp(400, &json!({"message": format!("bad JSON: {e}")})),
+    };
+    let verdict = match serde_json::from_value::<canary_switch::reading::PageReading>(sent.clone())
+    {
+        Err(e) => json!({"ok": false, "message": format!("not a PageReading: {e}")}),
+        Ok(reading) => match serde_json::to_value(&reading) {
+            Ok(back) if back == sent => json!({"ok": true}),
+            Ok(back) => {
+                json!({"ok": false, "message": format!("fields missing or extra: sent {sent}, a PageReading is {back}")})
+            }
+            Err(e) => json!({"ok": false, "message": format!("{e}")}),
+        },
+    };
+    json_resp(200, &verdict)
+}
 
 fn admin(shared: &Shared, parts: &Parts, body: &[u8]) -> Resp {
     let path = parts.uri.path();
@@ -1065,6 +1422,37 @@ fn admin(shared: &Shared, parts: &Parts, body: &[u8]) -> Resp {
                 Err(message) => json_resp(400, &json!({"message": message})),
             }
         }
+        "/-/standin/change" if get => json_resp(200, &shared.lock().change_json()),
+        "/-/standin/change" if post => {
+            let parsed: Value = match serde_json::from_slice(body) {
+                Ok(v) => v,
+                Err(e) => return json_resp(400, &json!({"message": format!("bad JSON: {e}")})),
+            };
+            let mut inner = shared.lock();
+            match change_step(inner.change, &parsed) {
+                Ok(next) => {
+                    match next {
+                        Change::Applied(_) => {
+                            inner.change_applied_at = Some(timefmt::now_iso8601());
+                            inner.change_rolled_back_at = None;
+                        }
+                        Change::RolledBack(_) => {
+                            inner.change_rolled_back_at = Some(timefmt::now_iso8601());
+                        }
+                        Change::Before => {}
+                    }
+                    inner.change = next;
+                    json_resp(200, &inner.change_json())
+                }
+                Err((status, message)) => json_resp(status, &json!({"message": message})),
+            }
+        }
+        "/-/standin/check-reading" if post => check_reading(body),
+        "/-/standin/notes" if get => {
+            let inner = shared.lock();
+            let list: Vec<Value> = inner.notes.all().map(notes::Note::admin_json).collect();
+            json_resp(200, &json!(list))
+        }
         "/-/standin/flush-sessions" if post => {
             let flushed = shared.lock().sessions.flush();
             json_resp(200, &json!({"flushed": flushed}))
@@ -1082,6 +1470,13 @@ fn admin(shared: &Shared, parts: &Parts, body: &[u8]) -> Resp {
                         "old": inner.sessions.count_by_format(Format::Old),
                         "new": inner.sessions.count_by_format(Format::New),
                     },
+                    "sessions_by_generation": {
+                        "0": inner.sessions.count_by_generation(0),
+                        "1": inner.sessions.count_by_generation(1),
+                    },
+                    "remember_tokens": inner.remember.len(),
+                    "change": inner.change.phase(),
+                    "notes": inner.notes.len(),
                     "requests": inner.seq,
                     "scheme": if shared.https { "https" } else { "http" },
                     "revisions": {
@@ -1099,9 +1494,111 @@ fn admin(shared: &Shared, parts: &Parts, body: &[u8]) -> Resp {
     }
 }
 
+/// One `/-/standin/change` step: `apply` (from before or after a rollback) or `rollback`
+/// (of an applied change). A step that does not fit the current phase is a 409.
+fn change_step(current: Change, body: &Value) -> Result<Change, (u16, String)> {
+    let bad = |m: &str| (400, m.to_string());
+    let obj = body
+        .as_object()
+        .ok_or_else(|| bad("the body must be a JSON object"))?;
+    if let Some(key) = obj.keys().find(|k| *k != "action" && *k != "kind") {
+        return Err(bad(&format!("unknown change key {key:?}")));
+    }
+    match obj.get("action").and_then(Value::as_str) {
+        Some("apply") => {
+            let kind = obj
+                .get("kind")
+                .and_then(Value::as_str)
+                .and_then(ChangeKind::parse)
+                .ok_or_else(|| bad("kind: \"compatible\", \"unreadable-before\", \"unreadable-after-on-rollback\" or \"canary-new-format\""))?;
+            match current {
+                Change::Applied(_) => Err((409, "the change is already applied".into())),
+                Change::Before | Change::RolledBack(_) => Ok(Change::Applied(kind)),
+            }
+        }
+        Some("rollback") => {
+            if obj.contains_key("kind") {
+                return Err(bad("rollback takes no kind"));
+            }
+            match current {
+                Change::Applied(kind) => Ok(Change::RolledBack(kind)),
+                Change::Before | Change::RolledBack(_) => {
+                    Err((409, "no applied change to roll back".into()))
+                }
+            }
+        }
+        _ => Err(bad("action: \"apply\" or \"rollback\"")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn change_steps() {
+        use ChangeKind::*;
+        let apply = |kind: &str| json!({"action": "apply", "kind": kind});
+        let rollback = json!({"action": "rollback"});
+        assert_eq!(
+            change_step(Change::Before, &apply("unreadable-before")),
+            Ok(Change::Applied(UnreadableBefore))
+        );
+        assert_eq!(
+            change_step(Change::Applied(Compatible), &rollback),
+            Ok(Change::RolledBack(Compatible))
+        );
+        assert_eq!(
+            change_step(Change::RolledBack(Compatible), &apply("canary-new-format")),
+            Ok(Change::Applied(CanaryNewFormat))
+        );
+        for (current, body, status) in [
+            (Change::Applied(Compatible), apply("compatible"), 409),
+            (Change::Before, rollback.clone(), 409),
+            (Change::RolledBack(Compatible), rollback.clone(), 409),
+            (Change::Before, apply("nope"), 400),
+            (Change::Before, json!({"action": "apply"}), 400),
+            (Change::Before, json!({"action": "undo"}), 400),
+            (
+                Change::Applied(Compatible),
+                json!({"action": "rollback", "kind": "compatible"}),
+                400,
+            ),
+            (
+                Change::Before,
+                json!({"action": "apply", "kind": "compatible", "x": 1}),
+                400,
+            ),
+            (Change::Before, json!([1]), 400),
+        ] {
+            assert_eq!(
+                change_step(current, &body).map_err(|e| e.0),
+                Err(status),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn notes_routes() {
+        assert_eq!(
+            notes_route("/api/v4/projects/gitlab-com%2Fgl-infra%2Fproduction/issues/19142/notes"),
+            Some(("gitlab-com/gl-infra/production".into(), "19142".into()))
+        );
+        assert_eq!(
+            notes_route("/api/v4/projects/7444821/issues/1/notes"),
+            Some(("7444821".into(), "1".into()))
+        );
+        for bad in [
+            "/api/v4/projects//issues/1/notes",
+            "/api/v4/projects/a%2Fb/issues/1/notes/2",
+            "/api/v4/projects/a%2Fb/merge_requests/1/notes",
+            "/api/v4/projects/a%2Fb/issues/1",
+            "/api/v4/user",
+        ] {
+            assert_eq!(notes_route(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn forms_decode() {
@@ -1142,6 +1639,7 @@ mod tests {
             canary_weight: 0.05,
             session_mode: SessionMode::Compatible,
             perf_delay_ms: 150,
+            markup: Markup::Current,
             faults: [Fault::default(); 2],
         };
         let next = base
@@ -1162,6 +1660,7 @@ mod tests {
         for bad in [
             json!({"canary_weight": 2}),
             json!({"session_format": "x"}),
+            json!({"markup": "18"}),
             json!({"fault": {"stage": "both"}}),
             json!({"fault": {"stage": "main", "status": 200}}),
             json!({"nope": 1}),

@@ -1,6 +1,7 @@
 //! Sessions shared by both stages (one Redis in real life), users, and the format rule.
 
 use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
 
 use crate::rng::Rng;
 use crate::routing::Stage;
@@ -102,11 +103,112 @@ impl SessionMode {
     }
 }
 
+/// A production change under test (`/-/standin/change`), as a change request applies and
+/// perhaps rolls back a session-store change. Sessions record the generation of the code that
+/// last wrote them: 0 before the change (and after a rollback), 1 after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// Old and new code read both generations (what a careful change ships).
+    Compatible,
+    /// After apply, sessions last written before the change cannot be read.
+    UnreadableBefore,
+    /// Fine while applied; after a rollback the old code cannot read generation 1.
+    UnreadableAfterOnRollback,
+    /// Only canary runs the new code: main cannot read what canary wrote (and after a
+    /// rollback nobody can).
+    CanaryNewFormat,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Compatible => "compatible",
+            ChangeKind::UnreadableBefore => "unreadable-before",
+            ChangeKind::UnreadableAfterOnRollback => "unreadable-after-on-rollback",
+            ChangeKind::CanaryNewFormat => "canary-new-format",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChangeKind> {
+        match s {
+            "compatible" => Some(ChangeKind::Compatible),
+            "unreadable-before" => Some(ChangeKind::UnreadableBefore),
+            "unreadable-after-on-rollback" => Some(ChangeKind::UnreadableAfterOnRollback),
+            "canary-new-format" => Some(ChangeKind::CanaryNewFormat),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Change {
+    #[default]
+    Before,
+    Applied(ChangeKind),
+    RolledBack(ChangeKind),
+}
+
+impl Change {
+    /// `before`, `applied` or `rolled-back` (the log's `change`).
+    pub fn phase(self) -> &'static str {
+        match self {
+            Change::Before => "before",
+            Change::Applied(_) => "applied",
+            Change::RolledBack(_) => "rolled-back",
+        }
+    }
+
+    pub fn kind(self) -> Option<ChangeKind> {
+        match self {
+            Change::Before => None,
+            Change::Applied(k) | Change::RolledBack(k) => Some(k),
+        }
+    }
+
+    /// The generation `stage`'s code writes.
+    pub fn writes(self, stage: Stage) -> u8 {
+        match self {
+            Change::Applied(ChangeKind::CanaryNewFormat) if stage == Stage::Main => 0,
+            Change::Applied(_) => 1,
+            Change::Before | Change::RolledBack(_) => 0,
+        }
+    }
+
+    /// Whether `stage`'s code can read a session last written by generation `generation`.
+    pub fn reads(self, stage: Stage, generation: u8) -> bool {
+        use ChangeKind::*;
+        match self {
+            Change::Before => true,
+            Change::Applied(Compatible | UnreadableAfterOnRollback) => true,
+            Change::Applied(UnreadableBefore) => generation != 0,
+            Change::Applied(CanaryNewFormat) => stage == Stage::Canary || generation == 0,
+            Change::RolledBack(Compatible | UnreadableBefore) => true,
+            Change::RolledBack(UnreadableAfterOnRollback | CanaryNewFormat) => generation == 0,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Session {
     pub user_id: Option<u64>,
     pub csrf_token: String,
     pub format: Format,
+    /// The change generation of the code that last wrote it.
+    pub generation: u8,
+}
+
+/// Who reads and writes sessions for one request: the stage and the rules in force.
+#[derive(Clone, Copy, Debug)]
+pub struct Access {
+    pub stage: Stage,
+    pub mode: SessionMode,
+    pub change: Change,
+}
+
+impl Access {
+    pub fn can_read(&self, s: &Session) -> bool {
+        self.mode.readable(self.stage, s.format) && self.change.reads(self.stage, s.generation)
+    }
 }
 
 /// What the serving stage made of the request's `_gitlab_session`.
@@ -118,6 +220,9 @@ pub enum Lookup {
     Valid(String),
     /// Stored in a format this stage cannot read.
     Unreadable,
+    /// Missing, unreadable or anonymous, but a valid `remember_user_token` signed the user
+    /// back in with a new session (set by the app, never by [`Store::lookup`]).
+    Remembered,
 }
 
 impl Lookup {
@@ -126,6 +231,7 @@ impl Lookup {
             Lookup::None => "none",
             Lookup::Valid(_) => "valid",
             Lookup::Unreadable => "unreadable",
+            Lookup::Remembered => "remembered",
         }
     }
 }
@@ -152,24 +258,35 @@ impl Store {
         self.sessions.get(id)
     }
 
-    /// Resolves a cookie value for `stage`. A readable session is (re)written in the
-    /// stage's own format, as a Rails request that touches its session does.
-    pub fn lookup(&mut self, cookie: Option<&str>, stage: Stage, mode: SessionMode) -> Lookup {
+    /// Resolves a cookie value without touching it (faulted requests).
+    pub fn peek(&self, cookie: Option<&str>, access: Access) -> Lookup {
+        match cookie.and_then(|id| self.sessions.get(id).map(|s| (id, s))) {
+            None => Lookup::None,
+            Some((_, s)) if !access.can_read(s) => Lookup::Unreadable,
+            Some((id, _)) => Lookup::Valid(id.to_string()),
+        }
+    }
+
+    /// Resolves a cookie value for the serving stage. A readable session is (re)written in
+    /// the stage's own format and change generation, as a Rails request that touches its
+    /// session does.
+    pub fn lookup(&mut self, cookie: Option<&str>, access: Access) -> Lookup {
         let Some(id) = cookie else {
             return Lookup::None;
         };
         match self.sessions.get_mut(id) {
             None => Lookup::None,
-            Some(s) if !mode.readable(stage, s.format) => Lookup::Unreadable,
+            Some(s) if !access.can_read(s) => Lookup::Unreadable,
             Some(s) => {
-                s.format = Format::written_by(stage);
+                s.format = Format::written_by(access.stage);
+                s.generation = access.change.writes(access.stage);
                 Lookup::Valid(id.to_string())
             }
         }
     }
 
-    /// A new session (anonymous or for `user_id`) written by `stage`; returns its id.
-    pub fn create(&mut self, user_id: Option<u64>, stage: Stage, ids: &mut Rng) -> String {
+    /// A new session (anonymous or for `user_id`) written by the serving stage; its id.
+    pub fn create(&mut self, user_id: Option<u64>, access: Access, ids: &mut Rng) -> String {
         if self.sessions.len() >= MAX_SESSIONS {
             self.sessions.clear();
         }
@@ -179,7 +296,8 @@ impl Store {
             Session {
                 user_id,
                 csrf_token: new_csrf_token(ids),
-                format: Format::written_by(stage),
+                format: Format::written_by(access.stage),
+                generation: access.change.writes(access.stage),
             },
         );
         id
@@ -202,11 +320,76 @@ impl Store {
             .count()
     }
 
+    pub fn count_by_generation(&self, generation: u8) -> usize {
+        self.sessions
+            .values()
+            .filter(|s| s.generation == generation)
+            .count()
+    }
+
     pub fn count_signed_in(&self) -> usize {
         self.sessions
             .values()
             .filter(|s| s.user_id.is_some())
             .count()
+    }
+}
+
+/// Devise rememberable's lifetime (`config.remember_for`): two weeks.
+pub const REMEMBER_FOR: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// `remember_user_token` values the server maps to users (the users table's
+/// `remember_created_at` in real life). Opaque: the cookie carries no user id.
+#[derive(Debug, Default)]
+pub struct RememberTokens {
+    tokens: HashMap<String, (u64, SystemTime)>,
+}
+
+impl RememberTokens {
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// A new token for `user_id`, valid for [`REMEMBER_FOR`] from `now`.
+    pub fn issue(&mut self, user_id: u64, now: SystemTime, ids: &mut Rng) -> String {
+        if self.tokens.len() >= MAX_SESSIONS {
+            self.tokens.retain(|_, (_, expires)| *expires > now);
+            if self.tokens.len() >= MAX_SESSIONS {
+                self.tokens.clear();
+            }
+        }
+        let token = ids.string_from(
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+            64,
+        );
+        self.tokens
+            .insert(token.clone(), (user_id, now + REMEMBER_FOR));
+        token
+    }
+
+    /// The user a token remembers, if it is known and not expired.
+    pub fn user(&self, token: &str, now: SystemTime) -> Option<u64> {
+        self.tokens
+            .get(token)
+            .filter(|(_, expires)| *expires > now)
+            .map(|(user, _)| *user)
+    }
+
+    /// Sign-out: Devise's `forget_me!` with `expire_all_remember_me_on_sign_out` forgets
+    /// every token of the user, and the presented token in any case. Returns how many.
+    pub fn forget(&mut self, token: Option<&str>, user_id: Option<u64>) -> usize {
+        let before = self.tokens.len();
+        if let Some(t) = token {
+            self.tokens.remove(t);
+        }
+        if let Some(u) = user_id {
+            self.tokens.retain(|_, (owner, _)| *owner != u);
+        }
+        before - self.tokens.len()
     }
 }
 
@@ -242,39 +425,121 @@ mod tests {
         assert_eq!(SessionMode::parse("x"), None);
     }
 
+    fn access(stage: Stage, mode: SessionMode, change: Change) -> Access {
+        Access {
+            stage,
+            mode,
+            change,
+        }
+    }
+
     #[test]
     fn canary_rewrites_and_main_then_cannot_read() {
         let mut ids = Rng::new(3);
         let mut store = Store::default();
-        let id = store.create(Some(101), Stage::Main, &mut ids);
-        assert_eq!(id.len(), 32);
         let mode = SessionMode::CanaryNewFormat;
-        assert_eq!(
-            store.lookup(Some(&id), Stage::Main, mode),
-            Lookup::Valid(id.clone())
-        );
+        let main = access(Stage::Main, mode, Change::Before);
+        let canary = access(Stage::Canary, mode, Change::Before);
+        let id = store.create(Some(101), main, &mut ids);
+        assert_eq!(id.len(), 32);
+        assert_eq!(store.lookup(Some(&id), main), Lookup::Valid(id.clone()));
         assert_eq!(store.get(&id).map(|s| s.format), Some(Format::Old));
-        assert_eq!(
-            store.lookup(Some(&id), Stage::Canary, mode),
-            Lookup::Valid(id.clone())
-        );
+        assert_eq!(store.lookup(Some(&id), canary), Lookup::Valid(id.clone()));
         assert_eq!(store.get(&id).map(|s| s.format), Some(Format::New));
-        assert_eq!(
-            store.lookup(Some(&id), Stage::Main, mode),
-            Lookup::Unreadable
-        );
+        assert_eq!(store.peek(Some(&id), main), Lookup::Unreadable);
+        assert_eq!(store.lookup(Some(&id), main), Lookup::Unreadable);
         // Compatible: main reads it and writes it back in the old format.
-        let compat = SessionMode::Compatible;
-        assert_eq!(
-            store.lookup(Some(&id), Stage::Main, compat),
-            Lookup::Valid(id.clone())
-        );
+        let compat = access(Stage::Main, SessionMode::Compatible, Change::Before);
+        assert_eq!(store.lookup(Some(&id), compat), Lookup::Valid(id.clone()));
         assert_eq!(store.get(&id).map(|s| s.format), Some(Format::Old));
+        assert_eq!(store.lookup(Some("nope"), compat), Lookup::None);
+        assert_eq!(store.lookup(None, compat), Lookup::None);
+        assert_eq!(Lookup::Remembered.as_str(), "remembered");
+    }
+
+    #[test]
+    fn change_generations() {
+        use ChangeKind::*;
+        use Stage::*;
+        for stage in [Canary, Main] {
+            assert_eq!(Change::Before.writes(stage), 0);
+            assert!(Change::Before.reads(stage, 0) && Change::Before.reads(stage, 1));
+            for kind in [Compatible, UnreadableBefore, UnreadableAfterOnRollback] {
+                assert_eq!(Change::Applied(kind).writes(stage), 1);
+                assert_eq!(Change::RolledBack(kind).writes(stage), 0);
+            }
+            assert!(Change::Applied(Compatible).reads(stage, 0));
+            assert!(!Change::Applied(UnreadableBefore).reads(stage, 0));
+            assert!(Change::Applied(UnreadableBefore).reads(stage, 1));
+            assert!(Change::Applied(UnreadableAfterOnRollback).reads(stage, 0));
+            assert!(Change::RolledBack(Compatible).reads(stage, 1));
+            assert!(Change::RolledBack(UnreadableBefore).reads(stage, 1));
+            assert!(!Change::RolledBack(UnreadableAfterOnRollback).reads(stage, 1));
+            assert!(Change::RolledBack(UnreadableAfterOnRollback).reads(stage, 0));
+            assert!(!Change::RolledBack(CanaryNewFormat).reads(stage, 1));
+        }
+        let cnf = Change::Applied(CanaryNewFormat);
+        assert_eq!((cnf.writes(Canary), cnf.writes(Main)), (1, 0));
+        assert!(cnf.reads(Canary, 1) && cnf.reads(Canary, 0));
+        assert!(cnf.reads(Main, 0) && !cnf.reads(Main, 1));
         assert_eq!(
-            store.lookup(Some("nope"), Stage::Main, compat),
-            Lookup::None
+            (
+                Change::Before.phase(),
+                cnf.phase(),
+                Change::RolledBack(Compatible).phase()
+            ),
+            ("before", "applied", "rolled-back")
         );
-        assert_eq!(store.lookup(None, Stage::Main, compat), Lookup::None);
+        for kind in [
+            Compatible,
+            UnreadableBefore,
+            UnreadableAfterOnRollback,
+            CanaryNewFormat,
+        ] {
+            assert_eq!(ChangeKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ChangeKind::parse("x"), None);
+
+        // A session written before an unreadable-before change is lost after it.
+        let mut ids = Rng::new(4);
+        let mut store = Store::default();
+        let mode = SessionMode::Compatible;
+        let id = store.create(Some(101), access(Main, mode, Change::Before), &mut ids);
+        assert_eq!(store.count_by_generation(0), 1);
+        let after = access(Main, mode, Change::Applied(UnreadableBefore));
+        assert_eq!(store.lookup(Some(&id), after), Lookup::Unreadable);
+        let fresh = store.create(Some(101), after, &mut ids);
+        assert_eq!(store.get(&fresh).map(|s| s.generation), Some(1));
+        let rolled = access(Canary, mode, Change::RolledBack(UnreadableBefore));
+        assert_eq!(
+            store.lookup(Some(&fresh), rolled),
+            Lookup::Valid(fresh.clone())
+        );
+        assert_eq!(store.get(&fresh).map(|s| s.generation), Some(0));
+    }
+
+    #[test]
+    fn remember_tokens() {
+        let mut ids = Rng::new(5);
+        let mut tokens = RememberTokens::default();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let a = tokens.issue(101, now, &mut ids);
+        let b = tokens.issue(101, now, &mut ids);
+        let c = tokens.issue(102, now, &mut ids);
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+        assert_eq!(tokens.user(&a, now), Some(101));
+        assert_eq!(
+            tokens.user(&c, now + REMEMBER_FOR - Duration::from_secs(1)),
+            Some(102)
+        );
+        assert_eq!(tokens.user(&c, now + REMEMBER_FOR), None, "expired");
+        assert_eq!(tokens.user("nope", now), None);
+        assert_eq!(tokens.forget(Some(&a), Some(101)), 2);
+        assert_eq!(tokens.user(&b, now), None);
+        assert_eq!(tokens.user(&c, now), Some(102));
+        assert_eq!(tokens.forget(Some(&c), None), 1);
+        assert!(tokens.is_empty());
     }
 
     #[test]
