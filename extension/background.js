@@ -2,7 +2,7 @@
 // glue (wasm-bindgen `no-modules`) defines the global `wasm_bindgen`. Chromium loads it here;
 // Firefox lists the same files before this one in `background.scripts` (event pages have no
 // importScripts).
-if (typeof importScripts === 'function') importScripts('ext-compat.js', 'canary_switch.js');
+if (typeof importScripts === 'function') importScripts('ext-compat.js', 'canary_switch.js', 'post-note.js');
 
 // Every listener is registered here, synchronously, in the first turn of the script: a stopped
 // service worker woken by an event delivers it only to listeners that exist by then

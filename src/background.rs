@@ -135,10 +135,13 @@ pub async fn on_tab_updated(tab_id: i32, complete: bool) {
     read_page(tab, &settings).await;
 }
 
-/// `runtime.onInstalled`, and every start of the worker: GitLab tabs (and those of the
-/// self-managed hosts added) that have loaded but have no detection for their page are read.
+/// `runtime.onInstalled`, and every start of the worker: stored shapes are migrated, and GitLab
+/// tabs (and those of the self-managed hosts added) that have loaded but have no detection for
+/// their page are read.
 #[wasm_bindgen]
 pub async fn on_started() {
+    // After an update, stored checks and watches take today's shape before anything reads them.
+    crate::checker::migrate_storage().await;
     let (settings, _) = switch::settings().await;
     let mut patterns: Vec<String> = GITLAB_TABS.iter().map(|p| p.to_string()).collect();
     patterns.extend(settings.custom.iter().map(|c| format!("*://{}/*", c.host)));

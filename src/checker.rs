@@ -15,11 +15,14 @@ use crate::environment::domain_matches;
 use crate::errors::UserError;
 use crate::messages::{
     ApiUser, Command, CommandReply, Identity, UserReport, CANCEL_KEY, CHECK_KEY, HISTORY_KEY,
-    WATCH_KEY,
+    PREPARED_KEY, WATCH_KEY,
 };
+use crate::post::{parse_issue_url, IssueRef, PostError};
 use crate::preference::{under_domain, Scope};
 use crate::report;
-use crate::session::{remember, Action, Check, Event, Observation, SessionCookie, Verdict};
+use crate::session::{
+    remember, Action, Check, Event, Observation, Prepared, SessionCookie, StepKind, Verdict,
+};
 use crate::switch::{self, Target};
 use crate::watch::{Sample, Watch};
 
@@ -28,6 +31,8 @@ use crate::watch::{Sample, Watch};
 pub const CHECK_ALARM: &str = "session-check";
 pub const WATCH_ALARM: &str = "session-watch";
 const SESSION_COOKIE: &str = "_gitlab_session";
+/// Devise rememberable's cookie: only whether it is there is ever read.
+const REMEMBER_COOKIE: &str = "remember_user_token";
 const RELOAD_TIMEOUT_MS: i32 = 30_000;
 /// How long a probe keeps trying a page that does not answer yet.
 const PROBE_LIMIT_MS: f64 = 20_000.0;
@@ -43,8 +48,31 @@ fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
+/// The running (or last) check, in today's shape whatever version stored it.
 async fn load_check() -> Option<Check> {
-    Area::Local.read(CHECK_KEY).await.ok().flatten()
+    Area::Local
+        .read::<Check>(CHECK_KEY)
+        .await
+        .ok()
+        .flatten()
+        .map(Check::migrated)
+}
+
+/// The sessions prepared before a change, one per environment.
+pub async fn load_prepared() -> Vec<Prepared> {
+    Area::Local
+        .read::<Vec<Prepared>>(PREPARED_KEY)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+async fn save_prepared(list: &[Prepared]) -> Result<(), String> {
+    Area::Local
+        .write(PREPARED_KEY, &list)
+        .await
+        .map_err(|e| e.0)
 }
 
 async fn save_check(c: &Check) {
@@ -56,16 +84,35 @@ async fn save_check(c: &Check) {
 /// Handles a command from the popup; the answer carries an error sentence, if any.
 #[wasm_bindgen]
 pub async fn on_command_message(message: JsValue) -> JsValue {
-    let error = match from_js::<Command>(message) {
-        Ok(cmd) => run_command(cmd).await.err(),
-        Err(e) => Some(e.0),
+    let (error, result) = match from_js::<Command>(message) {
+        Ok(Command::PostReport {
+            check_id,
+            issue_url,
+        }) => match post_report(&check_id, &issue_url).await {
+            Ok(url) => (None, Some(url)),
+            Err(e) => (Some(e), None),
+        },
+        Ok(cmd) => (run_command(cmd).await.err(), None),
+        Err(e) => (Some(e.0), None),
     };
-    to_js(&CommandReply { error }).unwrap_or(JsValue::NULL)
+    to_js(&CommandReply { error, result }).unwrap_or(JsValue::NULL)
 }
 
 async fn run_command(cmd: Command) -> Result<(), String> {
     match cmd {
-        Command::StartCheck { tab_id, guided } => start_check(tab_id, guided).await,
+        Command::StartCheck {
+            tab_id,
+            guided,
+            after_rollback,
+        } => start_check(tab_id, guided, after_rollback).await,
+        Command::PrepareSession { tab_id, issue_url } => prepare(tab_id, issue_url).await,
+        Command::ClearPrepared { host } => {
+            let mut list = load_prepared().await;
+            list.retain(|p| p.host != host);
+            save_prepared(&list).await
+        }
+        // Answered with its result by on_command_message.
+        Command::PostReport { .. } => Ok(()),
         Command::CancelCheck => {
             if let Some(c) = load_check().await.filter(Check::running) {
                 Area::Local
@@ -97,7 +144,26 @@ async fn run_command(cmd: Command) -> Result<(), String> {
     }
 }
 
-async fn start_check(tab_id: i32, guided: bool) -> Result<(), String> {
+/// Records who is signed in on the tab's environment, with which session, before a change.
+async fn prepare(tab_id: i32, issue_url: Option<String>) -> Result<(), String> {
+    let (settings, _) = switch::settings().await;
+    let target = switch::target(tab_id, &settings)
+        .await
+        .map_err(|e| switch::error_text(&e))?;
+    let issue_url = issue_url.filter(|u| !u.trim().is_empty());
+    if let Some(u) = &issue_url {
+        parse_issue_url(u, &settings.custom).map_err(|e| e.sentence())?;
+    }
+    let o = probe(&target).await?;
+    let p = Prepared::from_observation(&target.env.host, &o, issue_url)
+        .map_err(|e| e.sentence(&target.env.host))?;
+    let mut list = load_prepared().await;
+    list.retain(|x| x.host != p.host);
+    list.push(p);
+    save_prepared(&list).await
+}
+
+async fn start_check(tab_id: i32, guided: bool, after_rollback: bool) -> Result<(), String> {
     if load_check().await.is_some_and(|c| c.running()) {
         return Err(browser::msg("errCheckRunning", &[]));
     }
@@ -125,7 +191,14 @@ async fn start_check(tab_id: i32, guided: bool) -> Result<(), String> {
         original,
         guided,
         GUIDED_LIMIT_MS,
-    );
+    )
+    .with_prepared(
+        load_prepared()
+            .await
+            .into_iter()
+            .find(|p| p.host == target.env.host),
+    )
+    .labelled_after_rollback(after_rollback);
     save_check(&check).await;
     let _ = Area::Local.delete(CANCEL_KEY).await;
     // Chromium's minimum period is 30 s; the alarm only matters if the worker is stopped.
@@ -177,17 +250,78 @@ async fn drive() {
 }
 
 async fn finish(check: &Check) {
-    let mut history: Vec<Check> = Area::Local
-        .read(HISTORY_KEY)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    remember(&mut history, check.clone());
-    if let Err(e) = Area::Local.write(HISTORY_KEY, &history).await {
-        browser::console_warn(&e.0);
+    // The history is kept as stored: the new check goes first, older entries follow untouched
+    // (one this version cannot read is kept, not dropped), at most HISTORY_LEN in all.
+    let stored = Area::Local.read_all().await;
+    match (stored, to_js(check)) {
+        (Ok(all), Ok(new)) => {
+            let mut entries: Vec<JsValue> = all
+                .raw(HISTORY_KEY)
+                .filter(js_sys::Array::is_array)
+                .map(|old| js_sys::Array::from(&old).iter().collect())
+                .unwrap_or_default();
+            remember(&mut entries, new, |e| {
+                browser::property(e, "id").as_string()
+            });
+            let history: js_sys::Array = entries.into_iter().collect();
+            if let Err(e) = Area::Local.write_raw(HISTORY_KEY, &history).await {
+                browser::console_warn(&e.0);
+            }
+        }
+        // Storage unreadable: write nothing rather than replace the history with one entry.
+        (Err(e), _) | (_, Err(e)) => browser::console_warn(&e.0),
+    }
+    // A prepared session is used once its check has judged it; kept when the baseline could
+    // not (a 502 during the change): the user can check again.
+    if let Some(p) = &check.prepared {
+        let judged = check
+            .steps
+            .first()
+            .is_some_and(|s| s.kind == StepKind::Baseline && s.verdict != Verdict::Inconclusive);
+        if judged {
+            let mut list = load_prepared().await;
+            list.retain(|x| x.host != p.host || x.at_ms != p.at_ms);
+            let _ = save_prepared(&list).await;
+        }
     }
     let _ = browser::clear_alarm(CHECK_ALARM).await;
+}
+
+/// Brings every stored shape to today's version after an update: the running check, each
+/// history entry this version can read (the others stay as they are), the watch. Settings
+/// migrate on every read. Writes only what was older.
+pub async fn migrate_storage() {
+    let Ok(all) = Area::Local.read_all().await else {
+        return;
+    };
+    if let Ok(Some(c)) = all.get::<Check>(CHECK_KEY) {
+        if c.version < crate::session::CHECK_VERSION {
+            save_check(&c.migrated()).await;
+        }
+    }
+    if let Some(old) = all.raw(HISTORY_KEY).filter(js_sys::Array::is_array) {
+        let mut changed = false;
+        let history = js_sys::Array::new();
+        for entry in js_sys::Array::from(&old).iter() {
+            match from_js::<Check>(entry.clone()) {
+                Ok(c) if c.version < crate::session::CHECK_VERSION => {
+                    changed = true;
+                    history.push(&to_js(&c.migrated()).unwrap_or(entry));
+                }
+                _ => {
+                    history.push(&entry);
+                }
+            }
+        }
+        if changed {
+            let _ = Area::Local.write_raw(HISTORY_KEY, &history).await;
+        }
+    }
+    if let Ok(Some(w)) = all.get::<Watch>(WATCH_KEY) {
+        if w.version < crate::watch::WATCH_VERSION {
+            let _ = Area::Local.write(WATCH_KEY, &w.migrated()).await;
+        }
+    }
 }
 
 /// The badge of the checked tab: the step in progress while running, then its stage again.
@@ -308,13 +442,29 @@ async fn probe(target: &Target) -> Result<Observation, String> {
 }
 
 async fn session_cookie(target: &Target) -> SessionCookie {
-    let cookies = target.jar.named(SESSION_COOKIE).await.unwrap_or_default();
-    let Some(c) = cookies.iter().find(|c| c.sent_to(&target.env.host)) else {
-        return SessionCookie::default();
+    session_cookie_in(&target.jar, &target.env.host).await
+}
+
+/// `_gitlab_session` for `host` in a cookie store: presence and fingerprint (the value goes
+/// into the hash and nowhere else), and whether `remember_user_token` is there.
+async fn session_cookie_in(jar: &crate::browser::cookies::Jar, host: &str) -> SessionCookie {
+    let cookies = jar.named(SESSION_COOKIE).await.unwrap_or_default();
+    let remember = jar
+        .named(REMEMBER_COOKIE)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c.sent_to(host));
+    let Some(c) = cookies.iter().find(|c| c.sent_to(host)) else {
+        return SessionCookie {
+            remember,
+            ..SessionCookie::default()
+        };
     };
     SessionCookie {
         present: true,
         fingerprint: browser::fingerprint(&c.value).await.ok(),
+        remember,
     }
 }
 
@@ -355,7 +505,8 @@ async fn start_watch(
         interval_secs,
         limit_minutes,
         VERSION.into(),
-    );
+    )
+    .from_prepared(load_prepared().await);
     Area::Local.write(WATCH_KEY, &w).await.map_err(|e| e.0)?;
     browser::alarm(WATCH_ALARM, f64::from(w.interval_secs) / 60.0)
         .await
@@ -376,7 +527,13 @@ pub async fn on_alarm(name: String) {
 
 /// Takes one sample per watched host; announces the first loss; stops at the limit.
 async fn sample_watch() {
-    let Some(mut w) = Area::Local.read::<Watch>(WATCH_KEY).await.ok().flatten() else {
+    let Some(mut w) = Area::Local
+        .read::<Watch>(WATCH_KEY)
+        .await
+        .ok()
+        .flatten()
+        .map(Watch::migrated)
+    else {
         let _ = browser::clear_alarm(WATCH_ALARM).await;
         return;
     };
@@ -391,12 +548,28 @@ async fn sample_watch() {
         return;
     }
     let mut lost: Option<Sample> = None;
+    let (settings, _) = switch::settings().await;
     for host in w.hosts.clone() {
         let identity = switch::identity_at(&format!("https://{host}/api/v4/user"), 15_000).await;
+        // The default cookie store, where the browser's own session for the host lives.
+        let session = match crate::environment::environment_for_url(
+            &format!("https://{host}/"),
+            &settings.custom,
+        ) {
+            Ok(env) => {
+                let jar = crate::browser::cookies::Jar {
+                    store_id: None,
+                    site: env.cookie_domain,
+                };
+                Some(session_cookie_in(&jar, &host).await)
+            }
+            Err(_) => None,
+        };
         let sample = Sample {
             at_ms: now_ms(),
             host,
             identity,
+            session,
         };
         if w.record(sample.clone()) {
             lost = Some(sample);
@@ -414,4 +587,105 @@ async fn sample_watch() {
         .await;
         crate::background::refresh_all().await;
     }
+}
+
+// ------------------------------------------------------------------ posting
+
+/// The Markdown posted for a check: its report, nothing else (no cookie value is ever in it:
+/// the check holds fingerprints only).
+pub fn post_body(check: &Check) -> String {
+    report::check_markdown(check)
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `extension/post-note.js`: the function the background injects into a page of the
+    /// issue's origin to post there (the browser's session, the page's CSRF token).
+    #[wasm_bindgen(thread_local_v2, js_name = canaryPostNote)]
+    static POST_NOTE: JsValue;
+}
+
+/// Posts the report of check `check_id` (the running/last one or one of the history) to the
+/// issue at `issue_url`, from a tab of the issue's origin; answers the new comment's URL.
+async fn post_report(check_id: &str, issue_url: &str) -> Result<String, String> {
+    let (settings, _) = switch::settings().await;
+    let issue = parse_issue_url(issue_url, &settings.custom).map_err(|e| e.sentence())?;
+    let check = find_check(check_id)
+        .await
+        .ok_or_else(|| browser::msg("errPostNoCheck", &[]))?;
+    if check.running() {
+        return Err(browser::msg("errPostRunning", &[]));
+    }
+    let body = post_body(&check);
+    let (tab_id, opened) = tab_on_origin(&issue).await.map_err(|e| e.sentence())?;
+    let answer = inject_post(tab_id, &issue, &body).await;
+    if opened {
+        let _ = tabs::remove(tab_id).await;
+    }
+    let answer = answer.map_err(|e| {
+        PostError::Unreachable {
+            host: issue.host.clone(),
+            detail: e.0,
+        }
+        .sentence()
+    })?;
+    let status = browser::property(&answer, "status").as_f64().unwrap_or(0.0) as u16;
+    let note_id = browser::property(&answer, "id")
+        .as_f64()
+        .filter(|n| n.fract() == 0.0 && *n > 0.0)
+        .map(|n| n as u64);
+    let no_csrf = browser::property(&answer, "noCsrf").as_bool() == Some(true);
+    let error = browser::property(&answer, "error").as_string();
+    issue
+        .outcome(status, note_id, no_csrf, error.as_deref())
+        .map_err(|e| e.sentence())
+}
+
+async fn find_check(id: &str) -> Option<Check> {
+    if let Some(c) = load_check().await.filter(|c| c.id == id) {
+        return Some(c);
+    }
+    let all = Area::Local.read_all().await.ok()?;
+    let history = all.raw(HISTORY_KEY).filter(js_sys::Array::is_array)?;
+    js_sys::Array::from(&history)
+        .iter()
+        .filter(|e| browser::property(e, "id").as_string().as_deref() == Some(id))
+        .find_map(|e| from_js::<Check>(e).ok())
+        .map(Check::migrated)
+}
+
+/// A tab showing a page of the issue's origin: one open already (the issue itself first), or
+/// the issue opened in a background tab for the post (`true`: close it afterwards).
+async fn tab_on_origin(issue: &IssueRef) -> Result<(i32, bool), PostError> {
+    let no_page = |detail: String| PostError::NoPage {
+        host: issue.host.clone(),
+        detail,
+    };
+    let pattern = format!("{}/*", issue.origin);
+    let open = tabs::matching(&[pattern.as_str()])
+        .await
+        .map_err(|e| no_page(e.0))?;
+    let issue_url = issue.url();
+    let ready = |t: &tabs::Tab| t.status.as_deref() == Some("complete");
+    if let Some(t) = open
+        .iter()
+        .filter(|t| ready(t))
+        .find(|t| t.url.as_deref().is_some_and(|u| u.starts_with(&issue_url)))
+        .or_else(|| open.iter().find(|t| ready(t)))
+    {
+        return Ok((t.id, false));
+    }
+    let id = tabs::open_and_wait(&issue_url, RELOAD_TIMEOUT_MS)
+        .await
+        .map_err(|e| no_page(e.0))?;
+    Ok((id, true))
+}
+
+async fn inject_post(tab_id: i32, issue: &IssueRef, body: &str) -> Result<JsValue, BrowserError> {
+    let args = js_sys::Array::of2(
+        &JsValue::from_str(&issue.notes_api_path()),
+        &JsValue::from_str(body),
+    );
+    let func = POST_NOTE.with(JsValue::clone);
+    browser::inject_function(tab_id, &func, &args).await
 }

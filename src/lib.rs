@@ -8,6 +8,7 @@ pub mod environment;
 pub mod errors;
 pub mod explain;
 pub mod messages;
+pub mod post;
 pub mod preference;
 pub mod reading;
 pub mod report;

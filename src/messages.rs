@@ -37,6 +37,27 @@ pub enum Command {
     StartCheck {
         tab_id: i32,
         guided: bool,
+        /// Label the check "after rollback" in its report.
+        #[serde(default)]
+        after_rollback: bool,
+    },
+    /// Record who is signed in on the tab's environment, and with which session, before a
+    /// change ([`crate::session::Prepared`]).
+    #[serde(rename_all = "camelCase")]
+    PrepareSession {
+        tab_id: i32,
+        #[serde(default)]
+        issue_url: Option<String>,
+    },
+    /// Forget the session prepared for one environment.
+    ClearPrepared {
+        host: String,
+    },
+    /// Post a check's report to a GitLab issue as a comment (after the user's confirm click).
+    #[serde(rename_all = "camelCase")]
+    PostReport {
+        check_id: String,
+        issue_url: String,
     },
     CancelCheck,
     /// Nudge: drive a check that a stopped service worker left half-done.
@@ -55,12 +76,17 @@ pub enum Command {
 #[serde(rename_all = "camelCase")]
 pub struct CommandReply {
     pub error: Option<String>,
+    /// What a command that makes something answers: the new comment's URL.
+    #[serde(default)]
+    pub result: Option<String>,
 }
 
 /// `storage.local` keys of the check in progress (or last finished), the history and the watch.
 pub const CHECK_KEY: &str = "check";
 pub const HISTORY_KEY: &str = "checks";
 pub const WATCH_KEY: &str = "watch";
+/// `storage.local` key of the sessions prepared before a change (one per environment).
+pub const PREPARED_KEY: &str = "prepared";
 /// `storage.local` key holding the id of a check the user asked to cancel.
 pub const CANCEL_KEY: &str = "checkCancel";
 
@@ -133,7 +159,8 @@ mod tests {
             c,
             Command::StartCheck {
                 tab_id: 3,
-                guided: true
+                guided: true,
+                after_rollback: false
             }
         );
         assert_eq!(

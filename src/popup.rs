@@ -19,11 +19,12 @@ use crate::environment::path_of;
 use crate::errors::UserError;
 use crate::explain::{explain, fill, Share};
 use crate::messages::{
-    share_key, tab_key, Command, CommandReply, TabState, CHECK_KEY, HISTORY_KEY, WATCH_KEY,
+    share_key, tab_key, Command, CommandReply, TabState, CHECK_KEY, HISTORY_KEY, PREPARED_KEY,
+    WATCH_KEY,
 };
 use crate::preference::{InForce, Preference, Scope};
 use crate::report;
-use crate::session::{Check, StepKind};
+use crate::session::{Check, Prepared, StepKind};
 use crate::settings::SETTINGS_KEY;
 use crate::stage::Stage;
 use crate::switch::{self, change_text, error_text, Target};
@@ -39,12 +40,23 @@ extern "C" {
 
 /// Sends `{"command": cmd}` to the background; the error sentence it answers, if any.
 async fn command(cmd: &Command) -> Option<String> {
+    command_result(cmd).await.err()
+}
+
+/// Sends `{"command": cmd}` to the background; what it made (a comment's URL), or its error
+/// sentence.
+async fn command_result(cmd: &Command) -> Result<Option<String>, String> {
     let wrapper = js_sys::Object::new();
-    let value = browser::to_js(cmd).ok()?;
-    js_sys::Reflect::set(&wrapper, &"command".into(), &value).ok()?;
-    match browser::send_to_background(&wrapper).await {
-        Ok(reply) => browser::from_js::<CommandReply>(reply).ok()?.error,
-        Err(e) => Some(e.0),
+    let value = browser::to_js(cmd).map_err(|e| e.0)?;
+    js_sys::Reflect::set(&wrapper, &"command".into(), &value)
+        .map_err(|e| browser::BrowserError::from_js(e).0)?;
+    let reply = browser::send_to_background(&wrapper)
+        .await
+        .map_err(|e| e.0)?;
+    let reply = browser::from_js::<CommandReply>(reply).map_err(|e| e.0)?;
+    match reply.error {
+        Some(e) => Err(e),
+        None => Ok(reply.result),
     }
 }
 
@@ -217,9 +229,10 @@ impl Popup {
             self.render_served(t, url, state, &in_force, &share);
         }
         self.render_check(
-            stored(&local, CHECK_KEY),
+            stored::<Check>(&local, CHECK_KEY).map(Check::migrated),
             local.as_ref().and_then(|l| l.raw(HISTORY_KEY)),
         );
+        self.render_prepared(stored(&local, PREPARED_KEY).unwrap_or_default());
         self.render_watch(stored(&local, WATCH_KEY));
     }
 
@@ -346,6 +359,7 @@ impl Popup {
         }
         self.show("session-check-report", finished);
         self.show("session-check-copy", finished);
+        self.show("report-post", finished);
         // The history goes to the export link as stored: no round trip through Rust types.
         let href = history
             .filter(|h| js_sys::Array::is_array(h) && js_sys::Array::from(h).length() > 0)
@@ -364,6 +378,121 @@ impl Popup {
                 )
             });
         self.link("session-check-export", href);
+    }
+
+    /// The session prepared for the target's environment, if one is kept.
+    fn render_prepared(&self, list: Vec<Prepared>) {
+        let host = self.target.as_ref().map(|t| t.env.host.as_str());
+        let p = list.into_iter().find(|p| Some(p.host.as_str()) == host);
+        let line = p.as_ref().map(|p| {
+            msg(
+                "preparedLine",
+                &[
+                    &p.username,
+                    &report::utc(p.at_ms),
+                    p.session.fingerprint.as_deref().unwrap_or("?"),
+                    p.stage.as_str(),
+                ],
+            )
+        });
+        self.set_text("session-prepared", line.as_deref().unwrap_or_default());
+        self.show("session-prepared", line.is_some());
+        self.show("session-prepared-clear", line.is_some());
+        // The change issue given when preparing, unless the user typed another since.
+        if let (Some(url), Some(input)) = (
+            p.and_then(|p| p.issue_url),
+            self.el("report-post-url")
+                .and_then(|e| e.dyn_into::<HtmlInputElement>().ok()),
+        ) {
+            if input.value().is_empty() {
+                input.set_value(&url);
+            }
+        }
+        if let Some(b) = self
+            .el("session-prepare")
+            .and_then(|e| e.dyn_into::<HtmlButtonElement>().ok())
+        {
+            b.set_disabled(self.target.is_none());
+        }
+    }
+
+    fn input_value(&self, testid: &str) -> String {
+        self.el(testid)
+            .and_then(|e| e.dyn_into::<HtmlInputElement>().ok())
+            .map(|i| i.value().trim().to_string())
+            .unwrap_or_default()
+    }
+
+    fn checked(&self, testid: &str) -> bool {
+        self.el(testid)
+            .and_then(|e| e.dyn_into::<HtmlInputElement>().ok())
+            .is_some_and(|i| i.checked())
+    }
+
+    /// `report-post`: shows exactly what would be posted, and where; posts nothing.
+    async fn preview_post(&self) {
+        self.set_text("report-post-status", "");
+        let url = self.input_value("report-post-url");
+        let check = Area::Local
+            .read::<Check>(CHECK_KEY)
+            .await
+            .ok()
+            .flatten()
+            .map(Check::migrated)
+            .filter(|c| !c.running());
+        let issue = crate::post::parse_issue_url(&url, &self.settings.custom);
+        match (check, issue) {
+            (Some(c), Ok(issue)) => {
+                self.set_text("report-post-target", &msg("postTarget", &[&issue.url()]));
+                self.set_text("report-post-body", &crate::checker::post_body(&c));
+                self.show("report-post-preview", true);
+            }
+            (None, _) => {
+                self.show("report-post-preview", false);
+                self.set_text("report-post-status", &msg("errPostNoCheck", &[]));
+            }
+            (_, Err(e)) => {
+                self.show("report-post-preview", false);
+                self.set_text("report-post-status", &e.sentence());
+            }
+        }
+    }
+
+    /// `report-post-confirm`: posts the previewed report once.
+    async fn confirm_post(&self) {
+        let Some(check) = Area::Local
+            .read::<Check>(CHECK_KEY)
+            .await
+            .ok()
+            .flatten()
+            .filter(|c| !c.running())
+        else {
+            self.set_text("report-post-status", &msg("errPostNoCheck", &[]));
+            return;
+        };
+        let button = self
+            .el("report-post-confirm")
+            .and_then(|e| e.dyn_into::<HtmlButtonElement>().ok());
+        if let Some(b) = &button {
+            b.set_disabled(true);
+        }
+        self.set_text("report-post-status", &msg("postPosting", &[]));
+        let cmd = Command::PostReport {
+            check_id: check.id,
+            issue_url: self.input_value("report-post-url"),
+        };
+        let text = match command_result(&cmd).await {
+            Ok(Some(url)) => {
+                self.show("report-post-preview", false);
+                msg("postDone", &[&url])
+            }
+            Ok(None) => msg("errPostNoCheck", &[]),
+            Err(e) => e,
+        };
+        self.set_text("report-post-status", &text);
+        if let Some(b) = &button {
+            b.set_disabled(false);
+        }
     }
 
     /// The watch: environments to choose, status, timeline.
@@ -385,6 +514,14 @@ impl Popup {
             (None, false) => msg("watchStopped", &[&w.samples.len().to_string()]),
         };
         self.set_text("watch-status", &status);
+        let state = match (w.first_loss(), active) {
+            (Some(_), _) => "lost",
+            (None, true) => "watching",
+            (None, false) => "stopped",
+        };
+        if let Some(el) = self.el("watch-status") {
+            let _ = el.set_attribute("data-state", state);
+        }
         self.set_text("watch-report", &report::watch_markdown(&w));
         self.show("watch-report", !w.samples.is_empty());
         self.show("watch-copy", !w.samples.is_empty());
@@ -653,15 +790,24 @@ pub async fn popup_main() {
     }
     popup.watch_hosts();
     type MakeCommand = fn(&Popup) -> Command;
-    let clicks: [(&str, MakeCommand); 4] = [
+    let clicks: [(&str, MakeCommand); 6] = [
         ("session-check-start", |p| Command::StartCheck {
             tab_id: p.target.as_ref().map_or(-1, |t| t.tab.id),
-            guided: p
-                .el("session-check-guided")
-                .and_then(|e| e.dyn_into::<HtmlInputElement>().ok())
-                .is_some_and(|i| i.checked()),
+            guided: p.checked("session-check-guided"),
+            after_rollback: p.checked("session-check-after-rollback"),
         }),
         ("session-check-cancel", |_| Command::CancelCheck),
+        ("session-prepare", |p| Command::PrepareSession {
+            tab_id: p.target.as_ref().map_or(-1, |t| t.tab.id),
+            issue_url: Some(p.input_value("report-post-url")).filter(|u| !u.is_empty()),
+        }),
+        ("session-prepared-clear", |p| Command::ClearPrepared {
+            host: p
+                .target
+                .as_ref()
+                .map(|t| t.env.host.clone())
+                .unwrap_or_default(),
+        }),
         ("watch-start", |p| Command::StartWatch {
             hosts: p.chosen_watch_hosts(),
             interval_secs: p.number("watch-interval-secs", crate::watch::DEFAULT_INTERVAL_SECS),
@@ -678,6 +824,20 @@ pub async fn popup_main() {
                 spawn_local(async move { p.run(cmd).await });
             });
         }
+    }
+    if let Some(el) = popup.el("report-post") {
+        let p = popup.clone();
+        dom::on(&el, "click", move |_| {
+            let p = p.clone();
+            spawn_local(async move { p.preview_post().await });
+        });
+    }
+    if let Some(el) = popup.el("report-post-confirm") {
+        let p = popup.clone();
+        dom::on(&el, "click", move |_| {
+            let p = p.clone();
+            spawn_local(async move { p.confirm_post().await });
+        });
     }
     for (button, source) in [
         ("session-check-copy", "session-check-report"),

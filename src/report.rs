@@ -105,10 +105,15 @@ fn session_text(s: &StepResult) -> String {
         .as_deref()
         .map(code)
         .unwrap_or_default();
+    let remember = if o.session.remember {
+        ", remember-me set"
+    } else {
+        ""
+    };
     match s.session_changed {
-        Some(true) => format!("changed {fp}"),
-        Some(false) => format!("same {fp}"),
-        None => format!("present {fp}"),
+        Some(true) => format!("changed {fp}{remember}"),
+        Some(false) => format!("same {fp}{remember}"),
+        None => format!("present {fp}{remember}"),
     }
 }
 
@@ -153,8 +158,15 @@ pub fn summary(c: &Check) -> String {
 pub fn check_markdown(c: &Check) -> String {
     let mut md = String::new();
     let v = c.verdict.unwrap_or(Verdict::Inconclusive);
+    let label = if c.after_rollback {
+        " (after rollback)"
+    } else if c.prepared.is_some() {
+        " (after the change)"
+    } else {
+        ""
+    };
     md.push_str(&format!(
-        "### Session continuity check: {}\n\n",
+        "### Session continuity check{label}: {}\n\n",
         verdict_mark(v)
     ));
     md.push_str(&summary(c));
@@ -166,6 +178,32 @@ pub fn check_markdown(c: &Check) -> String {
     md.push_str(&format!("| Started | {} |\n", utc(c.started_ms)));
     if let Some(f) = c.finished_ms {
         md.push_str(&format!("| Finished | {} |\n", utc(f)));
+    }
+    if let Some(p) = &c.prepared {
+        md.push_str(&format!(
+            "| Prepared before the change | {} (id {}) at {}, on {}{}; `_gitlab_session` {}{} |\n",
+            code(&p.username),
+            p.user_id,
+            utc(p.at_ms),
+            p.stage.as_str(),
+            p.pod
+                .as_deref()
+                .map(|x| format!(" (pod {})", code(x)))
+                .unwrap_or_default(),
+            p.session
+                .fingerprint
+                .as_deref()
+                .map(code)
+                .unwrap_or_default(),
+            if p.session.remember {
+                ", remember-me set"
+            } else {
+                ""
+            },
+        ));
+    }
+    if c.after_rollback {
+        md.push_str("| Run | after a rollback: sessions written after the change must still be readable |\n");
     }
     md.push_str(&format!(
         "| Tool | GitLab Canary Switch {} |\n\n",
@@ -196,7 +234,7 @@ pub fn check_markdown(c: &Check) -> String {
     }
     md.push_str("\nNotes:\n");
     md.push_str("- Identity from `GET /api/v4/user` made from the page's origin, checked against the page's `data-sidebar` `is_logged_in`; stage and pod from the performance bar (or the weaker signals named in the extension).\n");
-    md.push_str("- `_gitlab_session` is shown as presence and the first 8 hex digits of its SHA-256; its value is never read into the report.\n");
+    md.push_str("- `_gitlab_session` is shown as presence and the first 8 hex digits of its SHA-256; its value is never read into the report. A step signed in with another session than the step before is a FAIL: the server dropped the session, and remember-me (`remember_user_token`, presence shown) or a sign-in made a new one, which users without remember-me experience as a sign-out.\n");
     let restored = c
         .steps
         .iter()
@@ -330,6 +368,7 @@ mod tests {
             session: SessionCookie {
                 present: true,
                 fingerprint: Some(fp.into()),
+                remember: false,
             },
         };
         c.record(Event::Probed(o(Stage::Main, me.clone(), "a1b2c3d4")), 1.0);
@@ -340,12 +379,13 @@ mod tests {
         c.record(Event::Probed(o(Stage::Canary, me.clone(), "a1b2c3d4")), 1.0);
         c.record(Event::StageSet, 1.0);
         c.record(Event::Reloaded { finished: true }, 1.0);
-        let back = if back_signed_out {
-            Identity::SignedOut
+        // Signed out at Back: a new, anonymous session; signed in: the same one throughout.
+        let (back, fp) = if back_signed_out {
+            (Identity::SignedOut, "ffff0000")
         } else {
-            me
+            (me, "a1b2c3d4")
         };
-        c.record(Event::Probed(o(Stage::Main, back, "ffff0000")), 1.0);
+        c.record(Event::Probed(o(Stage::Main, back, fp)), 1.0);
         c.record(Event::Restored { exact: true }, 1_795_230_250_000.0);
         c
     }

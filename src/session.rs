@@ -55,6 +55,110 @@ pub struct SessionCookie {
     pub present: bool,
     /// First 8 hex digits of SHA-256 of the value.
     pub fingerprint: Option<String>,
+    /// Whether `remember_user_token` (Devise rememberable) is there: presence only.
+    #[serde(default)]
+    pub remember: bool,
+}
+
+impl SessionCookie {
+    /// Whether `later` is another session than this one: both known, fingerprints differ (a
+    /// new value means a new session: sign-in, sign-out, or one the server could not read).
+    pub fn replaced_by(&self, later: &SessionCookie) -> bool {
+        match (&self.fingerprint, &later.fingerprint) {
+            (Some(a), Some(b)) => a != b,
+            // The session cookie is gone: replaced by nothing.
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The version of the stored [`Check`] shape ([`Check::migrated`]).
+pub const CHECK_VERSION: u32 = 2;
+
+/// A session prepared before a change: who was signed in, with which session, where and when.
+/// Kept in `storage.local` until cleared or used by a check of its environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Prepared {
+    pub version: u32,
+    pub host: String,
+    pub user_id: u64,
+    pub username: String,
+    pub session: SessionCookie,
+    /// The stage and pod that answered when it was prepared.
+    pub stage: Stage,
+    pub pod: Option<String>,
+    pub at_ms: f64,
+    /// The change issue the result belongs to, if the user gave one.
+    pub issue_url: Option<String>,
+}
+
+/// The version of the stored [`Prepared`] shape.
+pub const PREPARED_VERSION: u32 = 1;
+
+/// Why a session cannot be prepared, as one sentence with what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrepareError {
+    SignedOut,
+    NoSession,
+    Unreadable(String),
+}
+
+impl PrepareError {
+    pub fn sentence(&self, host: &str) -> String {
+        match self {
+            PrepareError::SignedOut => {
+                format!("Nobody is signed in on {host}: sign in there, then prepare again.")
+            }
+            PrepareError::NoSession => format!(
+                "The browser holds no _gitlab_session for {host}: reload a page of {host}, then prepare again."
+            ),
+            PrepareError::Unreadable(why) => {
+                format!("{host} did not say who is signed in ({why}): reload the page, then prepare again.")
+            }
+        }
+    }
+}
+
+impl Prepared {
+    /// The session a probe saw, kept as the baseline of checks after the change.
+    pub fn from_observation(
+        host: &str,
+        o: &Observation,
+        issue_url: Option<String>,
+    ) -> Result<Prepared, PrepareError> {
+        let (user_id, username) = match &o.identity {
+            Identity::SignedIn { id, username } => (*id, username.clone()),
+            Identity::SignedOut => return Err(PrepareError::SignedOut),
+            Identity::Status { status } => {
+                return Err(PrepareError::Unreadable(format!("HTTP {status}")))
+            }
+            Identity::Unreachable { detail } => {
+                return Err(PrepareError::Unreadable(detail.clone()))
+            }
+        };
+        if !o.session.present || o.session.fingerprint.is_none() {
+            return Err(PrepareError::NoSession);
+        }
+        Ok(Prepared {
+            version: PREPARED_VERSION,
+            host: host.to_string(),
+            user_id,
+            username,
+            session: o.session.clone(),
+            stage: o.stage(),
+            pod: o.pod().map(str::to_string),
+            at_ms: o.at_ms,
+            issue_url,
+        })
+    }
+
+    /// `HH:MM UTC` of the preparation, for sentences.
+    pub fn when(&self) -> String {
+        let t = crate::report::utc_time(self.at_ms);
+        format!("{} UTC", t.get(..5).unwrap_or(&t))
+    }
 }
 
 /// What one probe saw.
@@ -192,6 +296,19 @@ pub struct Check {
     pub home_stage: Option<Stage>,
     /// Set by a guided step when it starts waiting.
     pub deadline_ms: Option<f64>,
+    /// The stored shape's version ([`CHECK_VERSION`]); 1 for checks stored before it was kept.
+    #[serde(default = "shape_v1")]
+    pub version: u32,
+    /// The session prepared before the change, that this check compares with first.
+    #[serde(default)]
+    pub prepared: Option<Prepared>,
+    /// The check runs after a rollback (sessions written after the change must still read).
+    #[serde(default)]
+    pub after_rollback: bool,
+}
+
+fn shape_v1() -> u32 {
+    1
 }
 
 /// The preference that pins a stage.
@@ -241,7 +358,29 @@ impl Check {
             verdict: None,
             home_stage: None,
             deadline_ms: None,
+            version: CHECK_VERSION,
+            prepared: None,
+            after_rollback: false,
         }
+    }
+
+    /// This check compares with a session prepared before the change.
+    pub fn with_prepared(mut self, prepared: Option<Prepared>) -> Check {
+        self.prepared = prepared;
+        self
+    }
+
+    /// Labels this check as run after a rollback.
+    pub fn labelled_after_rollback(mut self, after_rollback: bool) -> Check {
+        self.after_rollback = after_rollback;
+        self
+    }
+
+    /// A check stored by any earlier version, in today's shape: fields added since take their
+    /// defaults (no prepared session, not after a rollback), and nothing is dropped.
+    pub fn migrated(mut self) -> Check {
+        self.version = CHECK_VERSION;
+        self
     }
 
     pub fn running(&self) -> bool {
@@ -435,6 +574,16 @@ impl Check {
                 Verdict::Inconclusive,
                 Some("the API says signed in but the page shows no signed-in user".into()),
             ),
+            (Identity::SignedIn { .. }, _)
+                if matches!(
+                    kind,
+                    StepKind::Refresh | StepKind::OtherStage | StepKind::Back
+                ) && self
+                    .last_fingerprint()
+                    .is_some_and(|prev| prev.replaced_by(&o.session)) =>
+            {
+                (Verdict::Fail, Some(replaced_sentence(o)))
+            }
             (Identity::SignedIn { .. }, _) => {
                 let target = self.target_of(kind);
                 match target {
@@ -452,6 +601,43 @@ impl Check {
         }
     }
 
+    /// Judges the baseline against the session prepared before the change, if there is one:
+    /// `None` when there is none; else the verdict, its sentence, and whether the rest of the
+    /// check can still run (a signed-in user, the prepared one or not).
+    fn judge_prepared(&self, o: &Observation) -> Option<(Verdict, Option<String>, bool)> {
+        let p = self.prepared.as_ref()?;
+        let lost = format!("the session prepared at {} did not survive", p.when());
+        Some(match &o.identity {
+            Identity::SignedOut => (
+                Verdict::Fail,
+                Some(format!(
+                    "{lost}: signed out at the first request after the change (on {}{})",
+                    o.stage().as_str(),
+                    pod_suffix(o)
+                )),
+                false,
+            ),
+            Identity::SignedIn { id, username } if *id != p.user_id || *username != p.username => (
+                Verdict::Fail,
+                Some(format!(
+                    "{lost}: signed in as @{username}, not @{}",
+                    p.username
+                )),
+                true,
+            ),
+            Identity::SignedIn { .. } if p.session.replaced_by(&o.session) => (
+                Verdict::Fail,
+                Some(format!("{lost}: {}", replaced_sentence(o))),
+                true,
+            ),
+            Identity::SignedIn { .. } => (Verdict::Pass, None, true),
+            _ => {
+                let (v, note) = self.judge(StepKind::Baseline, o);
+                (v, note, false)
+            }
+        })
+    }
+
     /// Takes the result of the action [`Check::next_action`] asked for.
     pub fn record(&mut self, event: Event, now_ms: f64) {
         let Some(pos) = self.position else { return };
@@ -466,6 +652,25 @@ impl Check {
             return;
         }
         match (pos.step, event) {
+            (StepKind::Baseline, Event::Probed(o)) if self.prepared.is_some() => {
+                let (verdict, note, go_on) =
+                    self.judge_prepared(&o)
+                        .unwrap_or((Verdict::Inconclusive, None, false));
+                let stage = o.stage();
+                self.home_stage = Some(if stage == Stage::Unknown {
+                    Stage::Main
+                } else {
+                    stage
+                });
+                self.finish_step(StepKind::Baseline, Some(o), verdict, note);
+                // A session that did not survive is the verdict already; the other steps still
+                // show how the new session fares, when there is one.
+                if go_on {
+                    self.advance(now_ms);
+                } else {
+                    self.abort_to_restore(now_ms);
+                }
+            }
             (StepKind::Baseline, Event::Probed(o)) => {
                 let signed_in = matches!(o.identity, Identity::SignedIn { .. });
                 let stage = o.stage();
@@ -620,10 +825,27 @@ impl Check {
     }
 }
 
+fn pod_suffix(o: &Observation) -> String {
+    o.pod().map(|p| format!(", pod {p}")).unwrap_or_default()
+}
+
+/// The sentence for a signed-in probe whose session is not the one the previous step saw.
+fn replaced_sentence(o: &Observation) -> String {
+    let place = format!("{}{}", o.stage().as_str(), pod_suffix(o));
+    if o.session.remember {
+        format!("the session was replaced on {place}; remember-me signed the user in again, so users without it were signed out")
+    } else {
+        format!("the session was replaced on {place} while the user still appeared signed in")
+    }
+}
+
 /// Keeps the newest [`HISTORY_LEN`] checks, newest first, replacing one with the same id.
-pub fn remember(history: &mut Vec<Check>, check: Check) {
-    history.retain(|c| c.id != check.id);
-    history.insert(0, check);
+/// Generic over the entry, so the background keeps entries as stored (one this version cannot
+/// read is kept, not dropped): `id_of` reads an entry's id, if it has one.
+pub fn remember<T>(history: &mut Vec<T>, entry: T, id_of: impl Fn(&T) -> Option<String>) {
+    let id = id_of(&entry);
+    history.retain(|e| id.is_none() || id_of(e) != id);
+    history.insert(0, entry);
     history.truncate(HISTORY_LEN);
 }
 
@@ -670,6 +892,7 @@ mod tests {
             session: SessionCookie {
                 present: true,
                 fingerprint: Some(fp.into()),
+                remember: false,
             },
         }
     }
@@ -938,15 +1161,159 @@ mod tests {
         for i in 0..25 {
             let mut c = new(false);
             c.id = format!("c{i}");
-            remember(&mut h, c);
+            remember(&mut h, c, |c: &Check| Some(c.id.clone()));
         }
         assert_eq!(h.len(), HISTORY_LEN);
         assert_eq!(h[0].id, "c24");
         let mut again = new(false);
         again.id = "c24".into();
         again.verdict = Some(Verdict::Pass);
-        remember(&mut h, again);
+        remember(&mut h, again, |c: &Check| Some(c.id.clone()));
         assert_eq!(h.len(), HISTORY_LEN);
         assert_eq!(h[0].verdict, Some(Verdict::Pass));
+    }
+
+    fn remembered(identity: Identity, stage: Stage, fp: &str) -> Observation {
+        let mut o = obs(identity, stage, fp);
+        o.session.remember = true;
+        o
+    }
+
+    #[test]
+    fn a_session_replaced_while_signed_in_is_a_fail_not_a_pass() {
+        // Main cannot read canary's session; remember-me signs the user in again with a new one.
+        let c = drive(new(false), |step, target| match step {
+            StepKind::Back => remembered(me(), Stage::Main, "new1"),
+            _ => remembered(me(), target.unwrap_or(Stage::Main), "aa"),
+        });
+        assert_eq!(c.verdict, Some(Verdict::Fail));
+        let f = c.first_failure().unwrap();
+        assert_eq!(f.kind, StepKind::Back);
+        assert_eq!(f.session_changed, Some(true));
+        assert_eq!(
+            f.note.as_deref(),
+            Some("the session was replaced on main, pod gitlab-webservice-web-1-a; remember-me signed the user in again, so users without it were signed out")
+        );
+        // Without remember-me the same replacement is named as such.
+        let c = drive(new(false), |step, target| match step {
+            StepKind::Refresh => obs(me(), Stage::Main, "new2"),
+            _ => obs(me(), target.unwrap_or(Stage::Main), "aa"),
+        });
+        assert_eq!(c.first_failure().map(|f| f.kind), Some(StepKind::Refresh));
+        assert!(c
+            .first_failure()
+            .unwrap()
+            .note
+            .as_deref()
+            .unwrap()
+            .ends_with("while the user still appeared signed in"));
+    }
+
+    #[test]
+    fn guided_sign_out_and_in_expect_a_new_session() {
+        let c = drive(new(true), |step, target| match step {
+            StepKind::SignOut => obs(SIGNED_OUT, Stage::Main, "anon"),
+            StepKind::SignIn => obs(me(), Stage::Main, "fresh"),
+            _ => obs(me(), target.unwrap_or(Stage::Main), "aa"),
+        });
+        assert_eq!(c.verdict, Some(Verdict::Pass), "{:?}", kinds(&c));
+        assert_eq!(c.steps.len(), 7);
+    }
+
+    fn prepared(fp: &str) -> Prepared {
+        Prepared::from_observation(
+            "staging.gitlab.com",
+            &Observation {
+                at_ms: 1_795_230_100_000.0,
+                ..obs(me(), Stage::Main, fp)
+            },
+            Some("https://gitlab.com/gitlab-com/gl-infra/production/-/issues/19142".into()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_prepared_session_that_survived_passes() {
+        let c = drive(
+            new(false).with_prepared(Some(prepared("aa"))),
+            |_, target| obs(me(), target.unwrap_or(Stage::Main), "aa"),
+        );
+        assert_eq!(c.verdict, Some(Verdict::Pass), "{:?}", kinds(&c));
+        assert_eq!(c.steps.len(), 5);
+    }
+
+    #[test]
+    fn a_prepared_session_signed_out_by_the_change_fails_at_the_first_request() {
+        let c = drive(new(false).with_prepared(Some(prepared("aa"))), |_, _| {
+            obs(SIGNED_OUT, Stage::Main, "anon")
+        });
+        assert_eq!(c.verdict, Some(Verdict::Fail));
+        assert_eq!(
+            c.steps[0].note.as_deref(),
+            Some("the session prepared at 03:01 UTC did not survive: signed out at the first request after the change (on main, pod gitlab-webservice-web-1-a)")
+        );
+        // Nothing else can be checked without a session, but the cookies are put back.
+        assert_eq!(
+            kinds(&c),
+            vec![
+                (StepKind::Baseline, Verdict::Fail),
+                (StepKind::Restore, Verdict::Pass)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_prepared_session_replaced_by_remember_me_fails_and_the_rest_still_runs() {
+        let c = drive(
+            new(false).with_prepared(Some(prepared("aa"))),
+            |_, target| remembered(me(), target.unwrap_or(Stage::Main), "new1"),
+        );
+        assert_eq!(c.verdict, Some(Verdict::Fail));
+        assert_eq!(c.first_failure().map(|f| f.kind), Some(StepKind::Baseline));
+        assert!(c.steps[0].note.as_deref().unwrap().starts_with(
+            "the session prepared at 03:01 UTC did not survive: the session was replaced on main"
+        ));
+        // The new session itself stays readable through the rest of the check.
+        assert_eq!(c.steps.len(), 5);
+        assert!(c.steps[1..].iter().all(|s| s.verdict == Verdict::Pass));
+    }
+
+    #[test]
+    fn preparing_needs_a_signed_in_session() {
+        let o = obs(SIGNED_OUT, Stage::Main, "aa");
+        assert_eq!(
+            Prepared::from_observation("gitlab.com", &o, None),
+            Err(PrepareError::SignedOut)
+        );
+        let mut o = obs(me(), Stage::Main, "aa");
+        o.session = SessionCookie::default();
+        assert_eq!(
+            Prepared::from_observation("gitlab.com", &o, None),
+            Err(PrepareError::NoSession)
+        );
+        assert_eq!(
+            PrepareError::SignedOut.sentence("gitlab.com"),
+            "Nobody is signed in on gitlab.com: sign in there, then prepare again."
+        );
+    }
+
+    #[test]
+    fn checks_of_the_shipped_shape_still_read() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stored/0.1.0/");
+        let running: Check =
+            serde_json::from_str(&std::fs::read_to_string(format!("{dir}check.json")).unwrap())
+                .unwrap();
+        assert_eq!((running.version, running.prepared.is_none()), (1, true));
+        assert!(running.running() && running.guided);
+        let migrated = running.migrated();
+        assert_eq!(migrated.version, CHECK_VERSION);
+        assert_eq!(migrated.next_action(), Action::Reload);
+        let history: Vec<Check> =
+            serde_json::from_str(&std::fs::read_to_string(format!("{dir}checks.json")).unwrap())
+                .unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0].verdict, Some(Verdict::Pass));
+        assert_eq!(history[0].steps.len(), 5);
+        assert!(!history[0].after_rollback);
     }
 }

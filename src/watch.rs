@@ -4,6 +4,14 @@
 use serde::{Deserialize, Serialize};
 
 use crate::messages::Identity;
+use crate::session::{Prepared, SessionCookie};
+
+/// The version of the stored [`Watch`] shape ([`Watch::migrated`]).
+pub const WATCH_VERSION: u32 = 2;
+
+fn shape_v1() -> u32 {
+    1
+}
 
 /// Samples kept at most (2 h at one a minute on a few environments fits easily).
 pub const MAX_SAMPLES: usize = 2_000;
@@ -16,6 +24,9 @@ pub struct Sample {
     pub at_ms: f64,
     pub host: String,
     pub identity: Identity,
+    /// `_gitlab_session` as the browser held it after the sample (presence and fingerprint).
+    #[serde(default)]
+    pub session: Option<SessionCookie>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +42,12 @@ pub struct Watch {
     pub samples: Vec<Sample>,
     /// The first loss was already announced (notification, badge).
     pub loss_announced: bool,
+    /// The stored shape's version ([`WATCH_VERSION`]); 1 before it was kept.
+    #[serde(default = "shape_v1")]
+    pub version: u32,
+    /// Sessions prepared before the change: each host's baseline from the first sample on.
+    #[serde(default)]
+    pub prepared: Vec<Prepared>,
 }
 
 impl Watch {
@@ -50,7 +67,25 @@ impl Watch {
             extension_version,
             samples: Vec::new(),
             loss_announced: false,
+            version: WATCH_VERSION,
+            prepared: Vec::new(),
         }
+    }
+
+    /// Starts from sessions prepared before the change: a host whose prepared session is
+    /// gone or replaced at the first sample has lost it.
+    pub fn from_prepared(mut self, prepared: Vec<Prepared>) -> Watch {
+        self.prepared = prepared
+            .into_iter()
+            .filter(|p| self.hosts.contains(&p.host))
+            .collect();
+        self
+    }
+
+    /// A watch stored by any earlier version, in today's shape (nothing dropped).
+    pub fn migrated(mut self) -> Watch {
+        self.version = WATCH_VERSION;
+        self
     }
 
     pub fn active(&self) -> bool {
@@ -68,19 +103,46 @@ impl Watch {
         }
     }
 
-    /// Indexes of samples that saw a host signed out (or as someone else) after that host had
-    /// been seen signed in. One pass, remembering each host's first user.
+    /// Indexes of samples that lost a host's session: signed out (or as someone else) after that
+    /// host had been seen signed in, or signed in with another session than the first one seen
+    /// (a session replaced by a new one — remember-me signing the user in again — is a loss).
+    /// One pass, remembering each host's first user and session.
     fn losses(&self) -> impl Iterator<Item = usize> + '_ {
-        let mut users: Vec<(&str, u64, &str)> = Vec::new();
+        struct Known<'a> {
+            host: &'a str,
+            id: u64,
+            username: &'a str,
+            session: Option<&'a SessionCookie>,
+        }
+        let mut known: Vec<Known> = self
+            .prepared
+            .iter()
+            .map(|p| Known {
+                host: &p.host,
+                id: p.user_id,
+                username: &p.username,
+                session: Some(&p.session),
+            })
+            .collect();
         self.samples.iter().enumerate().filter_map(move |(i, s)| {
-            let known = users.iter().find(|(h, _, _)| *h == s.host).copied();
-            match (&s.identity, known) {
+            let first = known.iter().find(|k| k.host == s.host);
+            match (&s.identity, first) {
                 (Identity::SignedIn { id, username }, None) => {
-                    users.push((&s.host, *id, username));
+                    known.push(Known {
+                        host: &s.host,
+                        id: *id,
+                        username,
+                        session: s.session.as_ref(),
+                    });
                     None
                 }
-                (Identity::SignedIn { id, username }, Some((_, uid, uname))) => {
-                    (*id != uid || username != uname).then_some(i)
+                (Identity::SignedIn { id, username }, Some(k)) => {
+                    let other_user = *id != k.id || username != k.username;
+                    let replaced = match (k.session, s.session.as_ref()) {
+                        (Some(a), Some(b)) => a.replaced_by(b),
+                        _ => false,
+                    };
+                    (other_user || replaced).then_some(i)
                 }
                 (Identity::SignedOut, Some(_)) => Some(i),
                 // An error page or no answer says nothing about the session.
@@ -117,7 +179,16 @@ mod tests {
             at_ms: at,
             host: host.into(),
             identity,
+            session: None,
         }
+    }
+    fn with_session(mut sample: Sample, fp: &str) -> Sample {
+        sample.session = Some(SessionCookie {
+            present: true,
+            fingerprint: Some(fp.into()),
+            remember: true,
+        });
+        sample
     }
     fn me() -> Identity {
         Identity::SignedIn {
@@ -185,5 +256,58 @@ mod tests {
         }
         assert_eq!(w.samples.len(), MAX_SAMPLES);
         assert_eq!(w.samples[0].at_ms, 10.0);
+    }
+
+    #[test]
+    fn a_replaced_session_is_a_loss_even_while_signed_in() {
+        let h = "staging.gitlab.com";
+        let mut w = Watch::new(vec![h.into()], 0.0, 60, 120, "v".into());
+        assert!(!w.record(with_session(s(1.0, h, me()), "aa")));
+        assert!(!w.record(with_session(s(2.0, h, me()), "aa")));
+        assert!(w.record(with_session(s(3.0, h, me()), "bb")));
+        assert_eq!(w.first_loss().map(|s| s.at_ms), Some(3.0));
+    }
+
+    #[test]
+    fn a_watch_can_start_from_a_prepared_session() {
+        let h = "staging.gitlab.com";
+        let p = crate::session::Prepared {
+            version: 1,
+            host: h.into(),
+            user_id: 101,
+            username: "qa-user".into(),
+            session: SessionCookie {
+                present: true,
+                fingerprint: Some("aa".into()),
+                remember: false,
+            },
+            stage: crate::stage::Stage::Main,
+            pod: None,
+            at_ms: 0.0,
+            issue_url: None,
+        };
+        let mut w = Watch::new(vec![h.into()], 0.0, 60, 120, "v".into()).from_prepared(vec![
+            p.clone(),
+            crate::session::Prepared {
+                host: "other".into(),
+                ..p
+            },
+        ]);
+        assert_eq!(w.prepared.len(), 1);
+        // Already replaced at the first sample: a loss at once.
+        assert!(w.record(with_session(s(1.0, h, me()), "zz")));
+    }
+
+    #[test]
+    fn a_watch_of_the_shipped_shape_still_reads() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/stored/0.1.0/watch.json"
+        ))
+        .unwrap();
+        let w: Watch = serde_json::from_str(&text).unwrap();
+        assert_eq!((w.version, w.samples.len()), (1, 3));
+        assert_eq!(w.first_loss().map(|s| s.at_ms), Some(w.samples[2].at_ms));
+        assert_eq!(w.migrated().version, WATCH_VERSION);
     }
 }

@@ -140,15 +140,26 @@ function noteOverlap(section) {
 
 function sizeMetrics() {
   const manifest = JSON.parse(fs.readFileSync(path.join(DIST, 'chrome', 'manifest.json'), 'utf8'));
-  const wasm = fs.readFileSync(path.join(DIST, 'chrome', 'canary_switch_bg.wasm'));
-  const glue = fs.readFileSync(path.join(DIST, 'chrome', 'canary_switch.js'));
+  // One module per context that needs wasm: the largest is budgeted, each is reported.
+  const modules = fs
+    .readdirSync(path.join(DIST, 'chrome'))
+    .filter((f) => f.endsWith('_bg.wasm'))
+    .sort()
+    .map((f) => {
+      const bytes = fs.readFileSync(path.join(DIST, 'chrome', f));
+      const glue = fs.readFileSync(path.join(DIST, 'chrome', f.replace(/_bg\.wasm$/, '.js')));
+      return { file: f, raw: bytes.length, gzip: zlib.gzipSync(bytes, { level: 9 }).length, glue: glue.length, glueGzip: zlib.gzipSync(glue, { level: 9 }).length };
+    });
+  if (!modules.length) throw new Error('no *_bg.wasm in dist/chrome');
+  const largest = modules.reduce((m, x) => (x.gzip > m.gzip ? x : m));
   record({
-    id: 'wasm_gzip_bytes',
-    name: 'Shipped wasm, gzip -9 (dist/chrome/canary_switch_bg.wasm)',
-    value: zlib.gzipSync(wasm, { level: 9 }).length,
+    id: 'wasm_largest_gzip_bytes',
+    name: `Largest shipped wasm module, gzip -9 (${largest.file})`,
+    value: largest.gzip,
     unit: 'bytes',
     budget: { max: BUDGET.wasmGzipBytes, unit: 'bytes' },
-    method: 'zlib.gzipSync(level 9) of dist/chrome/canary_switch_bg.wasm',
+    modules,
+    method: 'zlib.gzipSync(level 9) of each dist/chrome/*_bg.wasm; the largest',
   });
   for (const b of ['chrome', 'firefox']) {
     const file = `canary-switch-${b}-${manifest.version}.zip`;
@@ -161,15 +172,18 @@ function sizeMetrics() {
       method: 'file size',
     });
   }
-  record({ id: 'wasm_raw_bytes', name: 'Shipped wasm, raw', value: wasm.length, unit: 'bytes', method: 'file size' });
-  record({
-    id: 'glue_js_bytes',
-    name: 'Glue JS (canary_switch.js), raw',
-    value: glue.length,
-    unit: 'bytes',
-    gzip_bytes: zlib.gzipSync(glue, { level: 9 }).length,
-    method: 'file size (gzip -9 in gzip_bytes)',
-  });
+  for (const m of modules) {
+    record({
+      id: `wasm_${m.file.replace(/_bg\.wasm$/, '')}_bytes`,
+      name: `Module ${m.file}: gzip -9 (raw; glue JS raw, gzip)`,
+      value: m.gzip,
+      unit: 'bytes',
+      raw_bytes: m.raw,
+      glue_bytes: m.glue,
+      glue_gzip_bytes: m.glueGzip,
+      method: 'file sizes; zlib.gzipSync(level 9)',
+    });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -810,7 +824,7 @@ function measuredCell(m) {
   if (m.lower_bound_ms !== undefined) return `${fmt(m.value, 'ms')} (lower bound ${m.lower_bound_ms.toFixed(1)} ms)`;
   if (m.id === 'session_check_ms') return `${fmt(m.value, 'ms')}, ${m.verdicts.every((v) => v.startsWith('PASS')) ? 'all PASS' : m.verdicts.map((v) => v.split(' ')[0]).join('/')}`;
   if (m.id === 'switch_next_navigations') return `${fmt(m.value, m.unit)} (runs: ${m.samples.join(', ')})`;
-  if (m.id === 'glue_js_bytes') return `${fmt(m.value, 'bytes')}, gzip ${fmt(m.gzip_bytes, 'bytes')}`;
+  if (m.raw_bytes !== undefined) return `${fmt(m.value, 'bytes')} (raw ${fmt(m.raw_bytes, 'bytes')}; glue ${fmt(m.glue_bytes, 'bytes')}, gzip ${fmt(m.glue_gzip_bytes, 'bytes')})`;
   return fmt(m.value, m.unit);
 }
 

@@ -188,9 +188,13 @@ impl Area {
 
     /// Writes one key.
     pub async fn write<T: Serialize>(self, key: &str, value: &T) -> Result<(), BrowserError> {
+        self.write_raw(key, &to_js(value)?).await
+    }
+
+    /// Writes one key's value as it is (a JS value read from storage, kept untouched).
+    pub async fn write_raw(self, key: &str, value: &JsValue) -> Result<(), BrowserError> {
         let obj = js_sys::Object::new();
-        Reflect::set(&obj, &JsValue::from_str(key), &to_js(value)?)
-            .map_err(BrowserError::from_js)?;
+        Reflect::set(&obj, &JsValue::from_str(key), value).map_err(BrowserError::from_js)?;
         call(self.set(&obj)).await.map(|_| ())
     }
 
@@ -332,6 +336,31 @@ pub async fn inject(tab_id: i32, file: &str) -> Result<JsValue, BrowserError> {
         },
         files: &[file],
     })?;
+    injected(details).await
+}
+
+/// Runs `func(...args)` in the top frame of a tab (a function of an extension script, such as
+/// `post-note.js`'s) and answers its value, awaited when it is a promise.
+pub async fn inject_function(
+    tab_id: i32,
+    func: &JsValue,
+    args: &js_sys::Array,
+) -> Result<JsValue, BrowserError> {
+    let details = to_js(&InjectionTarget {
+        tab_id,
+        frame_ids: [0],
+    })
+    .map(|target| {
+        let d = js_sys::Object::new();
+        let _ = set_property(&d, "target", &target);
+        let _ = set_property(&d, "func", func);
+        let _ = set_property(&d, "args", args);
+        JsValue::from(d)
+    })?;
+    injected(details).await
+}
+
+async fn injected(details: JsValue) -> Result<JsValue, BrowserError> {
     // Firefox never settles an injection into a document that is being navigated away from:
     // give up after a while (the scripts' own requests time out at 10 s), and let the caller
     // try again on the new document.

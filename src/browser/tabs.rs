@@ -18,6 +18,10 @@ extern "C" {
     fn tabs_query(info: &JsValue) -> Result<Promise, JsValue>;
     #[wasm_bindgen(catch, js_namespace = ["ext", "tabs"], js_name = reload)]
     fn tabs_reload(id: i32) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = ["ext", "tabs"], js_name = create)]
+    fn tabs_create(details: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = ["ext", "tabs"], js_name = remove)]
+    fn tabs_remove(id: i32) -> Result<Promise, JsValue>;
     #[wasm_bindgen(js_namespace = ["ext", "tabs", "onUpdated"], js_name = addListener)]
     fn on_updated_add(f: &Function);
     #[wasm_bindgen(js_namespace = ["ext", "tabs", "onUpdated"], js_name = removeListener)]
@@ -99,34 +103,90 @@ struct ChangeInfo {
 /// Reloads the tab once and resolves when it has finished loading, or after `timeout_ms`
 /// (then `Ok(false)`: the page is slow, the reload itself was issued).
 pub async fn reload_and_wait(id: i32, timeout_ms: i32) -> Result<bool, BrowserError> {
+    let start = async move { call(tabs_reload(id)).await.map(|_| id) };
+    Ok(start_and_wait(start, timeout_ms).await?.1)
+}
+
+#[derive(Serialize)]
+struct CreateProperties<'a> {
+    url: &'a str,
+    active: bool,
+}
+
+/// Opens `url` in a new background tab and resolves with its id once it has loaded (an error
+/// when it did not load in `timeout_ms`; the tab is closed then).
+pub async fn open_and_wait(url: &str, timeout_ms: i32) -> Result<i32, BrowserError> {
+    let details = to_js(&CreateProperties { url, active: false })?;
+    let start = async move { Ok(from_js::<Tab>(call(tabs_create(&details)).await?)?.id) };
+    match start_and_wait(start, timeout_ms).await? {
+        (id, true) => Ok(id),
+        (id, false) => {
+            let _ = remove(id).await;
+            Err(BrowserError(format!(
+                "the page did not load in {} s",
+                timeout_ms / 1000
+            )))
+        }
+    }
+}
+
+pub async fn remove(id: i32) -> Result<(), BrowserError> {
+    call(tabs_remove(id)).await.map(|_| ())
+}
+
+/// Runs `start` (which answers a tab id: a reload, a new tab) with a `tabs.onUpdated` listener
+/// already registered, and resolves once that tab's page has loaded — `(id, true)` — or after
+/// `timeout_ms` — `(id, false)`. A `complete` that arrives before `start` has answered is kept.
+async fn start_and_wait(
+    start: impl std::future::Future<Output = Result<i32, BrowserError>>,
+    timeout_ms: i32,
+) -> Result<(i32, bool), BrowserError> {
     type Listener = Closure<dyn FnMut(JsValue, JsValue)>;
+    let want: Rc<RefCell<Option<i32>>> = Rc::new(RefCell::new(None));
+    let early: Rc<RefCell<Vec<i32>>> = Rc::new(RefCell::new(Vec::new()));
+    let resolver: Rc<RefCell<Option<Function>>> = Rc::new(RefCell::new(None));
     let slot: Rc<RefCell<Option<Listener>>> = Rc::new(RefCell::new(None));
     let done = Promise::new(&mut |resolve, _| {
-        let resolve_on_load = resolve.clone();
+        let (want, early, on_load) = (want.clone(), early.clone(), resolve.clone());
         let listener: Listener = Closure::new(move |tab_id: JsValue, change: JsValue| {
             let complete = from_js::<ChangeInfo>(change)
                 .ok()
                 .and_then(|c| c.status)
                 .is_some_and(|s| s == "complete");
-            if complete && tab_id.as_f64() == Some(f64::from(id)) {
-                let _ = resolve_on_load.call1(&JsValue::NULL, &JsValue::TRUE);
+            let Some(t) = tab_id.as_f64().map(|t| t as i32).filter(|_| complete) else {
+                return;
+            };
+            match *want.borrow() {
+                Some(id) if id == t => {
+                    let _ = on_load.call1(&JsValue::NULL, &JsValue::TRUE);
+                }
+                Some(_) => {}
+                None => early.borrow_mut().push(t),
             }
         });
         on_updated_add(listener.as_ref().unchecked_ref());
         *slot.borrow_mut() = Some(listener);
+        *resolver.borrow_mut() = Some(resolve.clone());
         let timeout = Closure::once_into_js(move || {
             let _ = resolve.call1(&JsValue::NULL, &JsValue::FALSE);
         });
         set_timeout(timeout.unchecked_ref(), timeout_ms);
     });
-    let reloaded = call(tabs_reload(id)).await;
-    let finished = match reloaded {
+    let started = start.await;
+    if let Ok(id) = &started {
+        *want.borrow_mut() = Some(*id);
+        if early.borrow().contains(id) {
+            if let Some(r) = resolver.borrow().as_ref() {
+                let _ = r.call1(&JsValue::NULL, &JsValue::TRUE);
+            }
+        }
+    }
+    let finished = match &started {
         Ok(_) => JsFuture::from(done).await.ok().and_then(|v| v.as_bool()),
         Err(_) => None,
     };
     if let Some(listener) = slot.borrow_mut().take() {
         on_updated_remove(listener.as_ref().unchecked_ref());
     }
-    reloaded?;
-    Ok(finished == Some(true))
+    Ok((started?, finished == Some(true)))
 }

@@ -58,16 +58,17 @@ export async function waitForPath(page, pathname, { timeout = 15_000 } = {}) {
 /**
  * Signs in through the stand-in's form in `page` (navigates it to /users/sign_in first, unless
  * it is there already), and waits for the redirect to `/` to be logged and loaded. Fields are
- * filled in the page, the button is clicked with a real click.
+ * filled in the page ("Remember me" ticked with `remember: true`), the button is clicked with a
+ * real click.
  */
-export async function signIn(env, page, { host = 'staging.gitlab.com', user = 'qa-user', timeout = 15_000 } = {}) {
+export async function signIn(env, page, { host = 'staging.gitlab.com', user = 'qa-user', remember = false, timeout = 15_000 } = {}) {
   const { standin } = env;
   const password = USERS[user]?.password;
   if (!password) throw new Error(`unknown stand-in user ${user}`);
   const formUrl = `https://${host}/users/sign_in`;
   if ((await page.url()) !== formUrl) await page.goto(formUrl);
   await page.waitFor('[data-testid=sign-in-button]', { timeout });
-  await page.evaluate(([login, pw]) => {
+  await page.evaluate(([login, pw, rememberMe]) => {
     const set = (sel, v) => {
       const el = document.querySelector(sel);
       el.value = v;
@@ -75,8 +76,10 @@ export async function signIn(env, page, { host = 'staging.gitlab.com', user = 'q
     };
     set('[data-testid=username-field]', login);
     set('[data-testid=password-field]', pw);
+    const box = document.querySelector('[data-testid=remember-me-checkbox]');
+    if (box) box.checked = rememberMe;
     return true;
-  }, [user, password]);
+  }, [user, password, remember]);
   const since = await standin.lastSeq();
   await page.click('[data-testid=sign-in-button]');
   const post = await standin.waitForLog((e) => e.method === 'POST' && e.host === host && e.path === '/users/sign_in', {

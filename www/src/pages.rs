@@ -70,6 +70,23 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// The JSON object of the real super sidebar's `data-sidebar` in a page this module rendered
+/// (for tests: the attribute unescaped as a browser would, then parsed).
+pub fn sidebar_json_of(html: &str) -> Option<serde_json::Value> {
+    let attr = html
+        .split("super-sidebar-loading\" data-root-path=\"/\" data-sidebar=\"")
+        .nth(1)?
+        .split('"')
+        .next()?;
+    let raw = attr
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    serde_json::from_str(&raw).ok()
+}
+
 /// JSON safe inside an inline `<script>`: no `</script>` or `<!--` can close it.
 fn script_json(v: &serde_json::Value) -> String {
     v.to_string()
@@ -738,18 +755,7 @@ mod tests {
 
     /// The `data-sidebar` JSON of the real aside.
     fn sidebar(html: &str) -> serde_json::Value {
-        let attr = html
-            .split("super-sidebar-loading\" data-root-path=\"/\" data-sidebar=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap_or_default();
-        let raw = attr
-            .replace("&quot;", "\"")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&#39;", "'")
-            .replace("&amp;", "&");
-        serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{e}: {raw}"))
+        sidebar_json_of(html).expect("the real aside's JSON")
     }
 
     /// The JSON assigned to `gl.snowplowStandardContext`.

@@ -468,18 +468,7 @@ fn hosts_outside_gitlab_and_the_next_page() {
 
 /// The `data-sidebar` JSON of the real (server-rendered) super sidebar.
 fn sidebar(body: &str) -> Value {
-    let attr = body
-        .split("super-sidebar-loading\" data-root-path=\"/\" data-sidebar=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("real aside");
-    let raw = attr
-        .replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&");
-    serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{e}: {raw}"))
+    www::pages::sidebar_json_of(body).expect("real aside")
 }
 
 /// `gl.snowplowStandardContext` of the page's `<head>`.
