@@ -11,8 +11,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-WASM_IN=$TARGET_DIR/wasm32-unknown-unknown/release/canary_switch.wasm
+WASM_OUT=$TARGET_DIR/wasm32-unknown-unknown/release
 GLUE=$TARGET_DIR/glue
+# One wasm module per context that needs one: the background, and the popup with the options
+# page. Each crate's module is named after it (canary_switch_<context>.js, _bg.wasm).
+CONTEXTS="background pages"
 export PATH="$HOME/.cargo/bin:$PATH"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -93,14 +96,20 @@ bindgen_opt() {
 build() {
   ensure_build_tools
   local v; v=$(version)
-  log "cargo build (wasm32, release)"
-  cargo build --lib --release --target wasm32-unknown-unknown --quiet
-  # Redo when the wasm or this script (its wasm-bindgen/wasm-opt flags) changed.
-  if [ ! -f "$GLUE/canary_switch_bg.wasm" ] || [ "$WASM_IN" -nt "$GLUE/canary_switch_bg.wasm" ] \
-    || [ build.sh -nt "$GLUE/canary_switch_bg.wasm" ]; then
+  log "cargo build (wasm32, release): $CONTEXTS"
+  local c pkgs=()
+  for c in $CONTEXTS; do pkgs+=(-p "canary-switch-$c"); done
+  cargo build --release --target wasm32-unknown-unknown --quiet "${pkgs[@]}"
+  # Redo when a module or this script (its wasm-bindgen/wasm-opt flags) changed.
+  local stale=
+  for c in $CONTEXTS; do
+    local out=$GLUE/canary_switch_${c}_bg.wasm
+    if [ ! -f "$out" ] || [ "$WASM_OUT/canary_switch_$c.wasm" -nt "$out" ] || [ build.sh -nt "$out" ]; then stale=1; fi
+  done
+  if [ -n "$stale" ]; then
     log "wasm-bindgen + wasm-opt -Oz"
     rm -rf "$GLUE.tmp" && mkdir -p "$GLUE.tmp"
-    bindgen_opt "$WASM_IN" canary_switch
+    for c in $CONTEXTS; do bindgen_opt "$WASM_OUT/canary_switch_$c.wasm" "canary_switch_$c"; done
     rm -rf "$GLUE" && mv "$GLUE.tmp" "$GLUE"
   fi
   local b out
@@ -108,18 +117,20 @@ build() {
     local src=$b; [ "$b" = chrome ] && src=chromium
     out=dist/$b
     rm -rf "$out" && mkdir -p "$out"
-    # Everything in extension/ but the manifest source and the per-browser folders.
-    (cd extension && tar cf - --exclude=manifest.base.json --exclude=chromium --exclude=firefox .) | (cd "$out" && tar xf -)
+    # Everything in extension/ but the manifest source, the per-browser folders and the crates.
+    (cd extension && tar cf - --exclude=manifest.base.json --exclude=chromium --exclude=firefox --exclude=crates .) | (cd "$out" && tar xf -)
     cp "extension/$src/ext-compat.js" "$out/ext-compat.js"
     node tools/manifest.mjs "$src" "$v" "$out/manifest.json"
-    cp "$GLUE/canary_switch.js" "$GLUE/canary_switch_bg.wasm" "$out/"
+    cp "$GLUE"/canary_switch_*.js "$GLUE"/canary_switch_*_bg.wasm "$out/"
     rm -f "dist/canary-switch-$b-$v.zip"
     (cd "$out" && find . -type f | LC_ALL=C sort | zip -q -X -9 "../canary-switch-$b-$v.zip" -@)
     # Recompress with zopfli: still a standard deflate zip, ~4% smaller than zip -9.
     advzip -q -z -4 "dist/canary-switch-$b-$v.zip"
   done
-  printf 'canary_switch_bg.wasm: %d bytes raw, %d bytes gzip -9\n' "$(wc -c < "$GLUE/canary_switch_bg.wasm")" \
-    "$(gzip -9 -c "$GLUE/canary_switch_bg.wasm" | wc -c)"
+  for c in $CONTEXTS; do
+    printf 'canary_switch_%s_bg.wasm: %d bytes raw, %d bytes gzip -9\n' "$c" "$(wc -c < "$GLUE/canary_switch_${c}_bg.wasm")" \
+      "$(gzip -9 -c "$GLUE/canary_switch_${c}_bg.wasm" | wc -c)"
+  done
   for b in chrome firefox; do
     printf 'dist/canary-switch-%s-%s.zip: %d bytes\n' "$b" "$v" "$(wc -c < "dist/canary-switch-$b-$v.zip")"
   done
@@ -135,8 +146,8 @@ run_tests() {
   cargo fmt --all --check
   log "cargo clippy (host, all targets)"
   cargo clippy --workspace --all-targets --quiet -- -D warnings
-  log "cargo clippy (wasm32 glue)"
-  cargo clippy --lib --target wasm32-unknown-unknown --quiet -- -D warnings
+  log "cargo clippy (wasm32: the browser bindings and each context's module)"
+  cargo clippy --target wasm32-unknown-unknown --quiet -p canary-switch-browser -p canary-switch-background -p canary-switch-pages -- -D warnings
   log "cargo test --workspace"
   cargo test --workspace --quiet
   build

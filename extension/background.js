@@ -1,17 +1,18 @@
-// Background loader (Chromium service worker, Firefox event page). A classic script: the core's
-// glue (wasm-bindgen `no-modules`) defines the global `wasm_bindgen`. Chromium loads it here;
+// Background loader (Chromium service worker, Firefox event page). A classic script: the
+// background module's glue (canary_switch_background.js, wasm-bindgen `no-modules`) defines the
+// global `wasm_bindgen`. Chromium loads it here;
 // Firefox lists the same files before this one in `background.scripts` (event pages have no
 // importScripts).
-if (typeof importScripts === 'function') importScripts('ext-compat.js', 'canary_switch.js', 'post-note.js');
+if (typeof importScripts === 'function') importScripts('ext-compat.js', 'canary_switch_background.js', 'post-note.js');
 
 // Every listener is registered here, synchronously, in the first turn of the script: a stopped
 // service worker woken by an event delivers it only to listeners that exist by then
 // (https://developer.chrome.com/docs/extensions/develop/concepts/service-workers/events).
 // The wasm starts loading at once and each handler awaits it. All logic is in Rust
-// (src/background.rs, src/checker.rs); the page reader (reader.js) and the identity probe
+// (extension/crates/background/: background.rs, checker.rs); the page reader (reader.js) and the identity probe
 // (user.js) are plain scripts the background injects into GitLab tabs.
 const core = wasm_bindgen;
-const ready = core({ module_or_path: 'canary_switch_bg.wasm' });
+const ready = core({ module_or_path: 'canary_switch_background_bg.wasm' });
 // For ./build.sh bench: worker start -> wasm ready is this mark's startTime.
 ready.then(() => performance.mark('canary-switch:wasm-ready'), (e) => console.error('Canary Switch: the wasm core failed to load;', e));
 

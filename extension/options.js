@@ -1,6 +1,6 @@
-// Options loader: load the wasm core (glue in canary_switch.js), then hand the page to Rust
-// (src/options.rs).
-wasm_bindgen({ module_or_path: 'canary_switch_bg.wasm' })
+// Options loader: load the pages' wasm module (glue in canary_switch_pages.js), then hand the
+// page to Rust (extension/crates/pages/src/options.rs).
+wasm_bindgen({ module_or_path: 'canary_switch_pages_bg.wasm' })
   .then(() => wasm_bindgen.options_main())
   .catch((e) => {
     console.error('Canary Switch:', e);

@@ -854,7 +854,7 @@ function table() {
 
 const FLOOR_LOADERS = {
   'popup.js': `// Bench floor: load the core as popup.js does; no call into Rust.
-wasm_bindgen({ module_or_path: 'canary_switch_bg.wasm' }).then(() => { document.body.dataset.ready = ''; });
+wasm_bindgen({ module_or_path: 'canary_switch_pages_bg.wasm' }).then(() => { document.body.dataset.ready = ''; });
 `,
   'reader.js': `// Bench floor: an injection that reads nothing.
 ({ peek: null, favicon: { href: '/assets/favicon-yellow.png', originalHref: null }, sidebar: null, nextBadge: false, snowplow: null });

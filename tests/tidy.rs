@@ -1,7 +1,7 @@
 //! Tidy: the English message catalogue (`extension/_locales/en/messages.json`) and the code
 //! that uses it agree.
 //!
-//! - Every key the code asks for exists: `msg("KEY"` in `src/**/*.rs` (also with the key on
+//! - Every key the code asks for exists: `msg("KEY"` in `src/**/*.rs` and `extension/crates/` (also with the key on
 //!   the next line), `data-i18n="KEY"` and any `data-i18n-*="KEY"` in `extension/**/*.html`,
 //!   `getMessage('KEY'` in `extension/**/*.js`, `__MSG_KEY__` in the manifests (and any other
 //!   file of `extension/`).
@@ -44,7 +44,9 @@ fn every_message_key_exists_and_every_message_is_used() {
     let mut counts = Counts::default();
 
     let mut rust = Vec::new();
+    // The pure core and the wasm-side crates (the bindings, the background, the pages).
     files_under(&root.join("src"), &mut rust);
+    files_under(&root.join("extension").join("crates"), &mut rust);
     for path in rust.iter().filter(|p| has_ext(p, "rs")) {
         let source = read(path);
         let tokens = lex(&source).unwrap_or_else(|e| panic!("{}: {e}", rel(path)));

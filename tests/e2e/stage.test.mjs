@@ -375,7 +375,7 @@ for (const name of browsersUnderTest()) {
     it('web pages cannot reach any extension file: nothing is web-accessible', async () => {
       assert.equal(env.driver.manifest.web_accessible_resources, undefined);
       const r = await load(`${STAGING}/stage/no-war`, { perfBar: false });
-      for (const file of ['manifest.json', 'reader.js', 'canary_switch_bg.wasm', 'popup.html']) {
+      for (const file of ['manifest.json', 'reader.js', 'canary_switch_pages_bg.wasm', 'popup.html']) {
         const fetched = await r.page.evaluate(
           (href) => fetch(href).then((x) => `status ${x.status}`, () => 'refused'),
           `${env.driver.extensionBase}${file}`,

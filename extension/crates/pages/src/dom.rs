@@ -1,7 +1,6 @@
 //! Small DOM helpers shared by the extension's pages (popup, options): text nodes and
 //! attributes only, never HTML.
 
-use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Document, Element};
 
@@ -21,12 +20,15 @@ pub fn set_body_attr(doc: &Document, name: &str, value: &str) {
     }
 }
 
-/// Calls `f` on every `event` on `el`, for the life of the page.
-pub fn on(el: &Element, event: &str, f: impl Fn(web_sys::Event) + 'static) {
-    let cb = Closure::<dyn Fn(web_sys::Event)>::new(f);
-    let _ = el.add_event_listener_with_callback(event, cb.as_ref().unchecked_ref());
+/// Calls `f` on every `event` on `el`, for the life of the page (gloo-events).
+pub fn on(el: &Element, event: &'static str, f: impl Fn(web_sys::Event) + 'static) {
+    // Not passive (gloo's default): handlers such as the options form's submit prevent the
+    // default action.
+    let options = gloo_events::EventListenerOptions::enable_prevent_default();
+    let listener =
+        gloo_events::EventListener::new_with_options(el, event, options, move |e| f(e.clone()));
     // A page lives as long as its listeners: they are never removed.
-    cb.forget();
+    listener.forget();
 }
 
 /// Replaces the text of every `[data-i18n]` element with its localised message.

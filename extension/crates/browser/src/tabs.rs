@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::{call, from_js, set_timeout, to_js, BrowserError};
+use super::{call, from_js, to_js, BrowserError};
 
 #[wasm_bindgen]
 extern "C" {
@@ -28,12 +28,10 @@ extern "C" {
     fn on_updated_remove(f: &Function);
 }
 
-/// Resolves after `ms` milliseconds (in pages and in the service worker).
-pub async fn sleep(ms: i32) {
-    let p = Promise::new(&mut |resolve, _| {
-        set_timeout(&resolve, ms);
-    });
-    let _ = JsFuture::from(p).await;
+/// Resolves after `ms` milliseconds (in pages and in the service worker: gloo-timers calls the
+/// global `setTimeout`, not `window`'s).
+pub async fn sleep(ms: u32) {
+    gloo_timers::future::TimeoutFuture::new(ms).await;
 }
 
 /// The fields of `tabs.Tab` the extension uses.
@@ -83,6 +81,12 @@ pub async fn active(current_window: bool) -> Result<Option<Tab>, BrowserError> {
     Ok(tabs.into_iter().next())
 }
 
+/// The first tab of what a `tabs.query` call started elsewhere (a page's loader) answers.
+pub async fn first_of(query: Promise) -> Result<Option<Tab>, BrowserError> {
+    let tabs: Vec<Tab> = from_js(call(Ok(query)).await?)?;
+    Ok(tabs.into_iter().next())
+}
+
 /// Tabs whose URL matches one of the patterns (only those the extension has host access to).
 pub async fn matching(patterns: &[&str]) -> Result<Vec<Tab>, BrowserError> {
     let q = Query {
@@ -102,7 +106,7 @@ struct ChangeInfo {
 
 /// Reloads the tab once and resolves when it has finished loading, or after `timeout_ms`
 /// (then `Ok(false)`: the page is slow, the reload itself was issued).
-pub async fn reload_and_wait(id: i32, timeout_ms: i32) -> Result<bool, BrowserError> {
+pub async fn reload_and_wait(id: i32, timeout_ms: u32) -> Result<bool, BrowserError> {
     let start = async move { call(tabs_reload(id)).await.map(|_| id) };
     Ok(start_and_wait(start, timeout_ms).await?.1)
 }
@@ -115,7 +119,7 @@ struct CreateProperties<'a> {
 
 /// Opens `url` in a new background tab and resolves with its id once it has loaded (an error
 /// when it did not load in `timeout_ms`; the tab is closed then).
-pub async fn open_and_wait(url: &str, timeout_ms: i32) -> Result<i32, BrowserError> {
+pub async fn open_and_wait(url: &str, timeout_ms: u32) -> Result<i32, BrowserError> {
     let details = to_js(&CreateProperties { url, active: false })?;
     let start = async move { Ok(from_js::<Tab>(call(tabs_create(&details)).await?)?.id) };
     match start_and_wait(start, timeout_ms).await? {
@@ -139,7 +143,7 @@ pub async fn remove(id: i32) -> Result<(), BrowserError> {
 /// `timeout_ms` — `(id, false)`. A `complete` that arrives before `start` has answered is kept.
 async fn start_and_wait(
     start: impl std::future::Future<Output = Result<i32, BrowserError>>,
-    timeout_ms: i32,
+    timeout_ms: u32,
 ) -> Result<(i32, bool), BrowserError> {
     type Listener = Closure<dyn FnMut(JsValue, JsValue)>;
     let want: Rc<RefCell<Option<i32>>> = Rc::new(RefCell::new(None));
@@ -167,10 +171,11 @@ async fn start_and_wait(
         on_updated_add(listener.as_ref().unchecked_ref());
         *slot.borrow_mut() = Some(listener);
         *resolver.borrow_mut() = Some(resolve.clone());
-        let timeout = Closure::once_into_js(move || {
+        // The listener's life ends with this function; the timer only settles the promise.
+        gloo_timers::callback::Timeout::new(timeout_ms, move || {
             let _ = resolve.call1(&JsValue::NULL, &JsValue::FALSE);
-        });
-        set_timeout(timeout.unchecked_ref(), timeout_ms);
+        })
+        .forget();
     });
     let started = start.await;
     if let Ok(id) = &started {

@@ -33,7 +33,7 @@ pub const WATCH_ALARM: &str = "session-watch";
 const SESSION_COOKIE: &str = "_gitlab_session";
 /// Devise rememberable's cookie: only whether it is there is ever read.
 const REMEMBER_COOKIE: &str = "remember_user_token";
-const RELOAD_TIMEOUT_MS: i32 = 30_000;
+const RELOAD_TIMEOUT_MS: u32 = 30_000;
 /// How long a probe keeps trying a page that does not answer yet.
 const PROBE_LIMIT_MS: f64 = 20_000.0;
 /// How long a guided step waits for the user by default.
@@ -468,23 +468,6 @@ async fn session_cookie_in(jar: &crate::browser::cookies::Jar, host: &str) -> Se
     }
 }
 
-/// The Markdown of a check, for the popup.
-pub fn markdown(check: &Check) -> String {
-    report::check_markdown(check)
-}
-
-/// One line of status for the popup: progress, or the verdict and its summary.
-pub fn status_line(check: &Check) -> String {
-    match (check.verdict, check.current_step()) {
-        (Some(v), _) => format!("{} — {}", v.as_str(), report::reason(check)),
-        (None, Some(step)) => browser::msg(
-            "checkRunning",
-            &[&(check.steps.len() + 1).min(7).to_string(), step.title()],
-        ),
-        (None, None) => Verdict::Inconclusive.as_str().into(),
-    }
-}
-
 // ------------------------------------------------------------------ watch
 
 async fn start_watch(
@@ -591,12 +574,6 @@ async fn sample_watch() {
 
 // ------------------------------------------------------------------ posting
 
-/// The Markdown posted for a check: its report, nothing else (no cookie value is ever in it:
-/// the check holds fingerprints only).
-pub fn post_body(check: &Check) -> String {
-    report::check_markdown(check)
-}
-
 #[wasm_bindgen]
 extern "C" {
     /// `extension/post-note.js`: the function the background injects into a page of the
@@ -616,7 +593,8 @@ async fn post_report(check_id: &str, issue_url: &str) -> Result<String, String> 
     if check.running() {
         return Err(browser::msg("errPostRunning", &[]));
     }
-    let body = post_body(&check);
+    // The report as the popup previewed it: nothing else (the check holds fingerprints only).
+    let body = report::check_markdown(&check);
     let (tab_id, opened) = tab_on_origin(&issue).await.map_err(|e| e.sentence())?;
     let answer = inject_post(tab_id, &issue, &body).await;
     if opened {

@@ -24,13 +24,13 @@ use crate::messages::{
 };
 use crate::preference::{InForce, Preference, Scope};
 use crate::report;
-use crate::session::{Check, Prepared, StepKind};
+use crate::session::{Check, Prepared, StepKind, Verdict};
 use crate::settings::SETTINGS_KEY;
 use crate::stage::Stage;
 use crate::switch::{self, change_text, error_text, Target};
 use crate::watch::Watch;
 
-const RELOAD_TIMEOUT_MS: i32 = 30_000;
+const RELOAD_TIMEOUT_MS: u32 = 30_000;
 
 #[wasm_bindgen]
 extern "C" {
@@ -336,7 +336,7 @@ impl Popup {
         }
         self.show("session-check-cancel", running);
         let Some(check) = check else { return };
-        self.set_text("session-check-status", &crate::checker::status_line(&check));
+        self.set_text("session-check-status", &status_line(&check));
         let prompt = match check.current_step() {
             Some(StepKind::SignOut) => Some(msg("checkPromptSignOut", &[])),
             Some(StepKind::SignIn) => {
@@ -355,7 +355,7 @@ impl Popup {
         self.show("session-check-prompt", prompt.is_some());
         let finished = !running;
         if finished {
-            self.set_text("session-check-report", &crate::checker::markdown(&check));
+            self.set_text("session-check-report", &report::check_markdown(&check));
         }
         self.show("session-check-report", finished);
         self.show("session-check-copy", finished);
@@ -444,7 +444,7 @@ impl Popup {
         match (check, issue) {
             (Some(c), Ok(issue)) => {
                 self.set_text("report-post-target", &msg("postTarget", &[&issue.url()]));
-                self.set_text("report-post-body", &crate::checker::post_body(&c));
+                self.set_text("report-post-body", &report::check_markdown(&c));
                 self.show("report-post-preview", true);
             }
             (None, _) => {
@@ -683,20 +683,36 @@ fn tab_param(doc: &Document) -> Option<i32> {
         .and_then(|v| v.parse().ok())
 }
 
+/// One line of status for the popup: progress, or the verdict and its summary.
+fn status_line(check: &Check) -> String {
+    match (check.verdict, check.current_step()) {
+        (Some(v), _) => format!("{} — {}", v.as_str(), report::reason(check)),
+        (None, Some(step)) => msg(
+            "checkRunning",
+            &[&(check.steps.len() + 1).min(7).to_string(), step.title()],
+        ),
+        (None, None) => Verdict::Inconclusive.as_str().into(),
+    }
+}
+
 /// Entry point, called by `popup.js` once the wasm module is ready.
+///
+/// `local` and `active` are `storage.local.get(null)` and `tabs.query({active, currentWindow})`,
+/// which `popup.js` starts before the module compiles, so that the browser answers them
+/// meanwhile. Which tab is the target is decided here: `?tab=<id>` wins over the active tab.
 #[wasm_bindgen]
-pub async fn popup_main() {
+pub async fn popup_main(local: js_sys::Promise, active: js_sys::Promise) {
     let Some(doc) = document() else { return };
     dom::localise(&doc);
-    // Settings and the tab are independent: read them at once.
     let tab_id = tab_param(&doc);
     let tab = async {
+        let active = tabs::first_of(active).await.ok().flatten();
         match tab_id {
             Some(id) => tabs::get(id).await.ok(),
-            None => tabs::active(true).await.ok().flatten(),
+            None => active,
         }
     };
-    let (local, tab) = join2(Area::Local.read_all(), tab).await;
+    let (local, tab) = join2(Stored::from_promise(local), tab).await;
     let (settings, storage_error) = switch::settings_from(match &local {
         Ok(l) => l.get(SETTINGS_KEY),
         Err(e) => Err(e.clone()),

@@ -2,14 +2,14 @@
 //! verify that the host now receives it, reload the tab once. Shared by the popup and the
 //! keyboard command.
 
-use crate::browser::cookies::{store_for_tab, Jar};
-use crate::browser::tabs::{self, Tab};
-use crate::browser::{self, has_host_access, now_secs, Area, BrowserError};
+use crate::cookies::{store_for_tab, Jar};
 use crate::environment::{environment_for_url, Environment};
 use crate::errors::UserError;
 use crate::messages::Identity;
 use crate::preference::{in_force, plan, realised, Change, InForce, Preference, Scope};
 use crate::settings::{Settings, SETTINGS_KEY};
+use crate::tabs::{self, Tab};
+use crate::{self as browser, has_host_access, now_secs, Area, BrowserError};
 
 /// How many times a plan is re-derived when the browser's store did something else than asked
 /// (Chromium's `cookies.remove` takes every variant a URL matches; Firefox's only the first).

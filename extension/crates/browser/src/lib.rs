@@ -1,4 +1,5 @@
-//! Thin bindings to the WebExtension APIs: the one place that calls the browser.
+//! Thin bindings to the WebExtension APIs: the one place that calls the browser, shared by the
+//! background's and the pages' modules; and [`switch`], the choice end to end, which both use.
 //!
 //! Every API is reached through the global `ext`, which the per-browser `ext-compat.js` loader
 //! defines (`browser` in Firefox, `chrome` in Chromium; both return promises in MV3). Nothing
@@ -11,8 +12,11 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 pub mod cookies;
-mod jsval;
+pub mod switch;
 pub mod tabs;
+
+// The pure core's modules, under the paths the glue names them by.
+pub use canary_switch::{environment, errors, messages, preference, reading, settings};
 
 #[wasm_bindgen]
 extern "C" {
@@ -71,9 +75,6 @@ extern "C" {
     #[wasm_bindgen(js_namespace = AbortSignal, js_name = timeout)]
     fn abort_timeout(ms: u32) -> JsValue;
 
-    #[wasm_bindgen(js_name = setTimeout)]
-    pub fn set_timeout(cb: &js_sys::Function, ms: i32) -> JsValue;
-
     #[wasm_bindgen(js_namespace = console, js_name = warn)]
     pub fn console_warn(s: &str);
     #[wasm_bindgen(js_namespace = console, js_name = debug)]
@@ -96,8 +97,8 @@ impl BrowserError {
     }
 }
 
-impl From<jsval::Invalid> for BrowserError {
-    fn from(e: jsval::Invalid) -> Self {
+impl From<serde_wasm_bindgen::Error> for BrowserError {
+    fn from(e: serde_wasm_bindgen::Error) -> Self {
         BrowserError(e.to_string())
     }
 }
@@ -121,11 +122,16 @@ pub async fn call(p: Result<Promise, JsValue>) -> Result<JsValue, BrowserError> 
 
 /// Plain objects for the APIs (`None` fields are left out, not sent as `undefined`).
 pub fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, BrowserError> {
-    Ok(jsval::to_js(v)?)
+    // The shapes the APIs and storage take: plain objects, `null` for a None (fields the APIs
+    // must not receive are skipped by their structs).
+    let s = serde_wasm_bindgen::Serializer::new()
+        .serialize_missing_as_null(true)
+        .serialize_maps_as_objects(true);
+    Ok(v.serialize(&s)?)
 }
 
 pub fn from_js<T: DeserializeOwned>(v: JsValue) -> Result<T, BrowserError> {
-    Ok(jsval::from_js(v)?)
+    Ok(serde_wasm_bindgen::from_value(v)?)
 }
 
 /// A localised string from `_locales/<lang>/messages.json`; the key itself if it is missing.
@@ -208,6 +214,11 @@ impl Area {
 pub struct Stored(JsValue);
 
 impl Stored {
+    /// What a `storage.<area>.get` call started elsewhere (a page's loader) answers.
+    pub async fn from_promise(p: Promise) -> Result<Stored, BrowserError> {
+        call(Ok(p)).await.map(Stored)
+    }
+
     /// The value of `key` as stored; `None` when absent.
     pub fn raw(&self, key: &str) -> Option<JsValue> {
         let v = property(&self.0, key);
@@ -324,7 +335,7 @@ struct Injection<'a> {
 }
 
 /// How long an injected script may take, its requests included.
-const INJECTION_TIMEOUT_MS: i32 = 12_000;
+const INJECTION_TIMEOUT_MS: u32 = 12_000;
 
 /// Runs one extension file in the top frame of a tab (the page reader, the identity probe) and
 /// answers its completion value, awaited when it is a promise: plain data, still unchecked.
@@ -366,7 +377,10 @@ async fn injected(details: JsValue) -> Result<JsValue, BrowserError> {
     // try again on the new document.
     let injected = scripting_execute_script(&details).map_err(BrowserError::from_js)?;
     let timer = Promise::new(&mut |resolve, _| {
-        set_timeout(&resolve, INJECTION_TIMEOUT_MS);
+        gloo_timers::callback::Timeout::new(INJECTION_TIMEOUT_MS, move || {
+            let _ = resolve.call0(&JsValue::NULL);
+        })
+        .forget();
     });
     let results = JsFuture::from(Promise::race(&js_sys::Array::of2(&injected, &timer)))
         .await
