@@ -63,7 +63,8 @@
     peek: peek || null,
     favicon: favicon ? { href: attr(favicon, 'href'), originalHref: attr(favicon, 'data-original-href') } : null,
     sidebar: attr(own('aside.js-super-sidebar[data-sidebar]'), 'data-sidebar'),
-    nextBadge: own('[data-testid="canary-badge-link"]') !== null,
+    // GitLab <= 17 put the badge in the top bar: looked for there only.
+    nextBadge: own('header.super-topbar [data-testid="canary-badge-link"], .user-bar [data-testid="canary-badge-link"], header.top-bar-container [data-testid="canary-badge-link"]') !== null,
     snowplow,
   };
 

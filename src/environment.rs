@@ -8,6 +8,19 @@ use serde::{Deserialize, Serialize};
 
 /// GitLab.com's parent domain: the `gitlab_canary` cookie for every environment lives here.
 pub const GITLAB_COM: &str = "gitlab.com";
+pub const STAGING: &str = "staging.gitlab.com";
+
+/// The environments the extension knows, as hosts: GitLab.com's two, then the self-managed ones
+/// the user added.
+pub fn known_hosts(custom: &[CustomEnvironment]) -> Vec<String> {
+    let mut hosts = vec![GITLAB_COM.to_string(), STAGING.to_string()];
+    for c in custom {
+        if !hosts.contains(&c.host) {
+            hosts.push(c.host.clone());
+        }
+    }
+    hosts
+}
 
 /// What kind of environment a host is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

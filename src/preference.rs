@@ -192,6 +192,10 @@ pub enum Change {
         contradicted: bool,
         other_environments: bool,
     },
+    /// A removed `.domain` cookie's value was written again as a host-only cookie for another
+    /// known environment, so that "this environment only" leaves that one's stage as it was.
+    #[serde(rename_all = "camelCase")]
+    Kept { host: String, value: &'static str },
     /// Auto was chosen and there was nothing to remove.
     NothingToRemove,
 }
@@ -226,6 +230,13 @@ impl Change {
                     (false, false) => "changeRemovedAutoDomain",
                 };
                 (key, vec![domain.clone(), value.clone()])
+            }
+            Change::Kept { host, value } => {
+                let label = if *value == "true" { "Next" } else { "Current" };
+                (
+                    "changeKeptHost",
+                    vec![host.clone(), label.into(), (*value).into()],
+                )
             }
             Change::NothingToRemove => ("changeNothing", vec![]),
         }
@@ -300,9 +311,26 @@ pub fn plan(
     found: &[FoundCookie],
     now_secs: f64,
 ) -> Plan {
+    plan_keeping(pref, scope, env, found, now_secs, &[])
+}
+
+/// [`plan`], keeping its word for "this environment only": when a `.domain` cookie must go
+/// because it contradicts this environment's choice, each of the other known environments in
+/// `others` (hosts) that it reached, and that has no host-only cookie of its own, gets its value
+/// back as a host-only cookie. So only this environment changes, and no host ever receives two
+/// different values.
+pub fn plan_keeping(
+    pref: Preference,
+    scope: Scope,
+    env: &Environment,
+    found: &[FoundCookie],
+    now_secs: f64,
+    others: &[String],
+) -> Plan {
     let value = pref.cookie_value();
     let mut ops = Vec::new();
     let mut changes = Vec::new();
+    let mut keep: Vec<&FoundCookie> = Vec::new();
     let target_domain = match scope {
         Scope::AllEnvironments => env.cookie_domain.as_str(),
         Scope::ThisEnvironment => env.host.as_str(),
@@ -329,7 +357,39 @@ pub fn plan(
             contradicted: value.is_some(),
             other_environments: reaches_others,
         });
+        if scope == Scope::ThisEnvironment && reaches_others {
+            keep.push(c);
+        }
     }
+    // The removed cookies' values, back for the other environments they reached.
+    let mut kept_ops = Vec::new();
+    for host in others.iter().filter(|h| **h != env.host) {
+        let has_own = found.iter().any(|c| c.host_only && c.sent_to(host));
+        let Some(removed) = keep.iter().find(|c| c.sent_to(host)) else {
+            continue;
+        };
+        let value = match removed.value.as_str() {
+            "true" => "true",
+            "false" => "false",
+            // A value HAProxy does not know is not worth keeping.
+            _ => continue,
+        };
+        if has_own {
+            continue;
+        }
+        kept_ops.push(CookieOp::Set {
+            url: format!("https://{host}/"),
+            domain: None,
+            value,
+            secure: true,
+            expiration_date: (now_secs + COOKIE_LIFETIME_SECS).floor(),
+        });
+        changes.push(Change::Kept {
+            host: host.clone(),
+            value,
+        });
+    }
+    ops.extend(kept_ops);
     match value {
         Some(value) => {
             ops.push(CookieOp::Set {
@@ -762,5 +822,123 @@ mod tests {
             "expirationDate":1830000000,"storeId":"0"}"#;
         let c: FoundCookie = serde_json::from_str(json).unwrap();
         assert_eq!(c, domain("true"));
+    }
+
+    #[test]
+    fn this_environment_only_keeps_every_other_known_environment_s_stage() {
+        let stg = env("staging.gitlab.com");
+        let known = crate::environment::known_hosts(&[]);
+        // Next for every environment, then Current for staging only.
+        let found = vec![domain("true")];
+        let p = plan_keeping(
+            Preference::Current,
+            Scope::ThisEnvironment,
+            &stg,
+            &found,
+            NOW,
+            &known,
+        );
+        let after = simulate(&found, &p.ops);
+        assert_eq!(in_force("staging.gitlab.com", &after), InForce::Current);
+        assert_eq!(
+            in_force("gitlab.com", &after),
+            InForce::Next,
+            "gitlab.com keeps Next"
+        );
+        assert!(p.changes.contains(&Change::Kept {
+            host: "gitlab.com".into(),
+            value: "true"
+        }));
+        // No host receives two values, and a second round has nothing left to do.
+        for h in &known {
+            assert!(
+                !matches!(in_force(h, &after), InForce::Conflict { .. }),
+                "{h}"
+            );
+        }
+        let again = plan_keeping(
+            Preference::Current,
+            Scope::ThisEnvironment,
+            &stg,
+            &after,
+            NOW,
+            &known,
+        );
+        assert!(
+            again.ops.iter().all(|op| matches!(
+                op,
+                CookieOp::Set {
+                    domain: None,
+                    value: "false",
+                    ..
+                }
+            )),
+            "{:?}",
+            again.ops
+        );
+        // Auto for staging only keeps gitlab.com's Next too.
+        let p = plan_keeping(
+            Preference::Auto,
+            Scope::ThisEnvironment,
+            &stg,
+            &found,
+            NOW,
+            &known,
+        );
+        let after = simulate(&found, &p.ops);
+        assert_eq!(in_force("staging.gitlab.com", &after), InForce::Auto);
+        assert_eq!(in_force("gitlab.com", &after), InForce::Next);
+        // An environment with a host-only cookie of its own needs nothing.
+        let own = FoundCookie {
+            domain: "gitlab.com".into(),
+            host_only: true,
+            path: "/".into(),
+            value: "false".into(),
+        };
+        let found = vec![domain("true"), own];
+        let p = plan_keeping(
+            Preference::Current,
+            Scope::ThisEnvironment,
+            &stg,
+            &found,
+            NOW,
+            &known,
+        );
+        assert!(!p.changes.iter().any(|c| matches!(c, Change::Kept { .. })));
+        assert_eq!(
+            in_force("gitlab.com", &simulate(&found, &p.ops)),
+            InForce::Current
+        );
+        // For every environment again: the host-only cookies that contradict go.
+        let after = simulate(
+            &[domain("true")],
+            &plan_keeping(
+                Preference::Current,
+                Scope::ThisEnvironment,
+                &stg,
+                &[domain("true")],
+                NOW,
+                &known,
+            )
+            .ops,
+        );
+        let p = plan_keeping(
+            Preference::Next,
+            Scope::AllEnvironments,
+            &stg,
+            &after,
+            NOW,
+            &known,
+        );
+        let all = simulate(&after, &p.ops);
+        for h in &known {
+            assert_eq!(in_force(h, &all), InForce::Next, "{h}");
+        }
+        assert!(realised(
+            Preference::Next,
+            Scope::AllEnvironments,
+            &stg,
+            &all
+        ));
     }
 }

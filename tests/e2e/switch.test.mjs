@@ -163,6 +163,30 @@ for (const name of browsersUnderTest()) {
       await prod.close();
     });
 
+    it('this environment only keeps its word: Current on staging while Next is set for all leaves gitlab.com on Next', async () => {
+      // Next for every environment first (as next.gitlab.com writes it).
+      await env.driver.setCookie({ url: 'https://gitlab.com/', domain: '.gitlab.com', name: 'gitlab_canary', value: 'true', path: '/', secure: true, expirationDate: Math.floor(Date.now() / 1000) + 86_400 });
+      const { entry, popup, page } = await switchTo('current', `${STAGING}/switch/keep-word`, { thisEnvOnly: true });
+      assert.deepEqual(entry.gitlab_canary, ['false'], 'staging receives Current, and only that');
+      const message = await popup.text('[data-testid=switch-message]');
+      assert.match(message, /Kept Next for gitlab\.com: wrote a host-only gitlab_canary=true there/, message);
+      const cookies = await env.driver.browserCookies('gitlab_canary');
+      assert.deepEqual(
+        cookies.map((c) => [c.domain, c.hostOnly, c.value]).sort(),
+        [['gitlab.com', true, 'true'], ['staging.gitlab.com', true, 'false']],
+        'the all-environments cookie re-homed for gitlab.com; staging has its own',
+      );
+      await popup.close();
+      await page.close();
+      // The stand-in's log: gitlab.com still receives exactly Next, staging exactly Current.
+      const since = await env.standin.lastSeq();
+      const prod = env.track(await env.driver.openPage('https://gitlab.com/'));
+      const prodEntry = await env.standin.waitForLog((e) => e.host === 'gitlab.com' && e.path === '/', { since, what: 'GET gitlab.com/' });
+      assert.deepEqual(prodEntry.gitlab_canary, ['true']);
+      assert.equal(prodEntry.stage, 'canary');
+      await prod.close();
+    });
+
     it('this environment only: a choice on staging leaves gitlab.com alone', async () => {
       const { entry, popup, page } = await switchTo('next', `${STAGING}/switch/this-env`, { thisEnvOnly: true });
       assert.deepEqual(entry.gitlab_canary, ['true']);

@@ -44,30 +44,33 @@ pub async fn refresh_action(tab: tabs::Tab) {
 async fn refresh_action_with(tab: tabs::Tab, settings: &Settings) {
     let id = tab.id;
     let state = tab_state(&tab).await;
-    let (icon, title, host) = match switch::target_for(tab, settings).await {
-        Ok(target) => {
-            let (icon, title) = describe(&target, state.as_ref().map(|s| &s.detection)).await;
-            (icon, title, Some(target.env.host))
-        }
-        Err(_) => ("auto", msg("titleNotGitLab", &[]), None),
+    let target = switch::target_for(tab, settings).await.ok();
+    let host = target.as_ref().map(|t| t.env.host.clone());
+    show_badge(id, host.as_deref(), state.as_ref().map(|s| &s.detection)).await;
+    let (icon, title) = match &target {
+        Some(target) => describe(target, state.as_ref().map(|s| &s.detection)).await,
+        None => ("auto", msg("titleNotGitLab", &[])),
     };
-    // LOST marks the tabs of the host a running watch lost the session on, until it stops.
-    let lost = Area::Local
-        .read::<Watch>(WATCH_KEY)
-        .await
-        .ok()
-        .flatten()
+    // A tab closed meanwhile makes these fail; there is nothing to show then.
+    let _ = set_icon(id, icon).await;
+    let _ = set_title(id, &title).await;
+}
+
+/// The tab's badge: a running check's step, LOST for the host a running watch lost the session
+/// on (until it stops), else the stage that served the page. One storage read.
+async fn show_badge(id: i32, host: Option<&str>, detection: Option<&Detection>) {
+    let local = Area::Local.read_all().await.ok();
+    let read = |key| local.as_ref().and_then(|l| l.raw(key));
+    let lost = read(WATCH_KEY)
+        .and_then(|w| from_js::<Watch>(w).ok())
         .filter(Watch::active)
         .and_then(|w| w.first_loss().map(|s| s.host.clone()))
-        .is_some_and(|lost_host| host.as_deref() == Some(lost_host.as_str()));
-    let checking = Area::Local
-        .read::<Check>(CHECK_KEY)
-        .await
-        .ok()
-        .flatten()
+        .is_some_and(|lost_host| host == Some(lost_host.as_str()));
+    let checking = read(CHECK_KEY)
+        .and_then(|c| from_js::<Check>(c).ok())
         .filter(|c| c.running() && c.tab_id == id);
     let progress;
-    let (badge, color) = match (checking, lost, state.as_ref().map(|s| s.detection.stage)) {
+    let (badge, color) = match (checking, lost, detection.map(|d| d.stage)) {
         (Some(c), _, _) => {
             progress = c.progress_badge();
             (progress.as_str(), CHECK_BLUE)
@@ -77,9 +80,6 @@ async fn refresh_action_with(tab: tabs::Tab, settings: &Settings) {
         (None, false, Some(Stage::Main)) => ("CUR", CURRENT_INDIGO),
         _ => ("", CURRENT_INDIGO),
     };
-    // A tab closed meanwhile makes these fail; there is nothing to show then.
-    let _ = set_icon(id, icon).await;
-    let _ = set_title(id, &title).await;
     let _ = set_badge(id, badge, color).await;
 }
 
@@ -222,6 +222,8 @@ async fn read_once(tab: tabs::Tab, settings: &Settings) {
     let Some(url) = tab.url.clone() else { return };
     match read_detection(tab.id, &target).await {
         Ok(detection) => {
+            // The badge first: what the user waits for. Storage, icon and title follow.
+            show_badge(tab.id, Some(&target.env.host), Some(&detection)).await;
             let state = TabState {
                 url: url.clone(),
                 detection,
@@ -308,7 +310,8 @@ async fn toggle_active_tab() -> Result<(), UserError> {
         .preference()
         .map(Preference::toggled)
         .unwrap_or(Preference::Next);
-    target.apply(next, settings.scope).await?;
+    let others = crate::environment::known_hosts(&settings.custom);
+    target.apply_keeping(next, settings.scope, &others).await?;
     if settings.reload_after_choice {
         let _ = tabs::reload_and_wait(target.tab.id, 30_000).await;
     }

@@ -6,7 +6,7 @@ use crate::cookies::{store_for_tab, Jar};
 use crate::environment::{environment_for_url, Environment};
 use crate::errors::UserError;
 use crate::messages::Identity;
-use crate::preference::{in_force, plan, realised, Change, InForce, Preference, Scope};
+use crate::preference::{in_force, plan_keeping, realised, Change, InForce, Preference, Scope};
 use crate::settings::{Settings, SETTINGS_KEY};
 use crate::tabs::{self, Tab};
 use crate::{self as browser, has_host_access, now_secs, Area, BrowserError};
@@ -78,8 +78,20 @@ impl Target {
         Ok(in_force(&self.env.host, &found))
     }
 
-    /// Writes and removes cookies until the host receives `pref`. Returns what changed.
+    /// Writes and removes cookies until the host receives `pref`. Returns what changed. For a
+    /// session check's own switching, whose cookies are all put back at its end.
     pub async fn apply(&self, pref: Preference, scope: Scope) -> Result<Vec<Change>, UserError> {
+        self.apply_keeping(pref, scope, &[]).await
+    }
+
+    /// [`Target::apply`], keeping the stage of the other known environments `others` (hosts,
+    /// [`crate::environment::known_hosts`]) when the scope is this environment only.
+    pub async fn apply_keeping(
+        &self,
+        pref: Preference,
+        scope: Scope,
+        others: &[String],
+    ) -> Result<Vec<Change>, UserError> {
         let host = self.env.host.clone();
         if !has_host_access(&self.env.origin()).await.unwrap_or(false) {
             return Err(UserError::NoHostAccess { host });
@@ -91,7 +103,7 @@ impl Target {
             if changes.is_some() && realised(pref, scope, &self.env, &found) {
                 break;
             }
-            let plan = plan(pref, scope, &self.env, &found, now_secs());
+            let plan = plan_keeping(pref, scope, &self.env, &found, now_secs(), others);
             for op in &plan.ops {
                 self.jar.apply(op).await.map_err(refused)?;
             }

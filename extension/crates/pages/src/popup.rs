@@ -599,7 +599,8 @@ impl Popup {
         self.show_error(None);
         self.set_text("switch-message", &msg("popupWorking", &[]));
         self.enable_controls(false);
-        match target.apply(pref, self.scope()).await {
+        let others = crate::environment::known_hosts(&self.settings.custom);
+        match target.apply_keeping(pref, self.scope(), &others).await {
             Ok(changes) => {
                 let mut text = change_text(&changes);
                 self.set_text("switch-message", &text);
