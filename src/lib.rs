@@ -5,6 +5,7 @@
 //! `extension/crates/` (`canary-switch-browser`: the bindings and the switch;
 //! `canary-switch-background` and `canary-switch-pages`: one module per context).
 
+pub mod cli;
 pub mod environment;
 pub mod errors;
 pub mod explain;

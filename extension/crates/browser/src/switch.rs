@@ -59,6 +59,24 @@ pub async fn target_for(tab: Tab, settings: &Settings) -> Result<Target, UserErr
     Ok(Target { tab, env, jar })
 }
 
+/// The target for a known environment's host, with the cookie store of `tab` (the tab the
+/// popup belongs to, whatever it shows: the choice goes to the store that tab's pages use).
+pub async fn target_for_host(
+    tab: Tab,
+    host: &str,
+    settings: &Settings,
+) -> Result<Target, UserError> {
+    let env = environment_for_url(&format!("https://{host}/"), &settings.custom)?;
+    let store_id = store_for_tab(&tab)
+        .await
+        .map_err(|BrowserError(detail)| UserError::CookieRefused { detail })?;
+    let jar = Jar {
+        store_id,
+        site: env.cookie_domain.clone(),
+    };
+    Ok(Target { tab, env, jar })
+}
+
 impl Target {
     /// The environment as the user reads it: "staging.gitlab.com (staging)".
     pub fn label(&self) -> String {

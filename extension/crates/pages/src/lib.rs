@@ -3,8 +3,8 @@
 //! the background for what only it does (a session check, a post) with `messages::Command`.
 
 pub use canary_switch::{
-    environment, errors, explain, messages, post, preference, reading, report, session, settings,
-    stage, watch,
+    cli, environment, errors, explain, messages, post, preference, reading, report, session,
+    settings, stage, watch,
 };
 pub use canary_switch_browser as browser;
 pub use canary_switch_browser::switch;

@@ -226,6 +226,7 @@ impl Popup {
                 .and_then(|r| self.show_in_force(r))
                 .unwrap_or(InForce::Auto);
             let share = stored(&local, &share_key(&t.env.host)).unwrap_or_default();
+            self.show_cli(t, url.as_deref(), &in_force);
             self.render_served(t, url, state, &in_force, &share);
         }
         self.render_check(
@@ -378,6 +379,176 @@ impl Popup {
                 )
             });
         self.link("session-check-export", href);
+    }
+
+    /// On a tab that shows no GitLab page: the GitLab-page sections go, and one row per known
+    /// environment comes, with the preference in force there, Current / Next / Auto (for that
+    /// environment only, nothing reloaded) and a link that opens it.
+    async fn render_environments(self: &Rc<Self>, tab: tabs::Tab) {
+        if let Ok(nodes) = self.doc.query_selector_all("[data-gitlab-only]") {
+            for i in 0..nodes.length() {
+                if let Some(e) = nodes.item(i).and_then(|n| n.dyn_into::<Element>().ok()) {
+                    let _ = e.set_attribute("hidden", "");
+                }
+            }
+        }
+        self.show("environments", true);
+        let Some(rows) = self.el("env-rows") else {
+            return;
+        };
+        for host in crate::environment::known_hosts(&self.settings.custom) {
+            let Ok(target) = switch::target_for_host(tab.clone(), &host, &self.settings).await
+            else {
+                continue;
+            };
+            let Some(row) = self.env_row(&target) else {
+                continue;
+            };
+            let _ = rows.append_child(&row);
+            let target = Rc::new(target);
+            self.show_row_in_force(&row, target.in_force().await);
+            for (id, pref) in [
+                ("choose-current", Preference::Current),
+                ("choose-next", Preference::Next),
+                ("choose-auto", Preference::Auto),
+            ] {
+                let Ok(Some(button)) = row.query_selector(&format!("[data-testid={id}]")) else {
+                    continue;
+                };
+                let (p, t, r) = (self.clone(), target.clone(), row.clone());
+                dom::on(&button, "click", move |_| {
+                    let (p, t, r) = (p.clone(), t.clone(), r.clone());
+                    spawn_local(async move { p.choose_for_row(&t, &r, pref).await });
+                });
+            }
+        }
+    }
+
+    /// One environment's row: its name, what it receives, the three choices, a link to it.
+    fn env_row(&self, target: &Target) -> Option<Element> {
+        let doc = &self.doc;
+        let row = doc.create_element("div").ok()?;
+        let _ = row.set_attribute("class", "env-row");
+        let _ = row.set_attribute("data-testid", "env-row");
+        let _ = row.set_attribute("data-host", &target.env.host);
+        let name = doc.create_element("h3").ok()?;
+        name.set_text_content(Some(&target.label()));
+        let state = doc.create_element("strong").ok()?;
+        let _ = state.set_attribute("data-testid", "preference");
+        let choices = doc.create_element("div").ok()?;
+        let _ = choices.set_attribute("class", "row");
+        for (id, key) in [
+            ("choose-current", "labelCurrent"),
+            ("choose-next", "labelNext"),
+            ("choose-auto", "labelAuto"),
+        ] {
+            let b = doc.create_element("button").ok()?;
+            let _ = b.set_attribute("type", "button");
+            let _ = b.set_attribute("data-testid", id);
+            let _ = b.set_attribute("aria-pressed", "false");
+            b.set_text_content(Some(&msg(key, &[])));
+            let _ = choices.append_child(&b);
+        }
+        let open = doc.create_element("a").ok()?;
+        let _ = open.set_attribute("data-testid", "env-open");
+        let _ = open.set_attribute("href", &format!("{}/", target.env.origin()));
+        let _ = open.set_attribute("target", "_blank");
+        let _ = open.set_attribute("rel", "noopener noreferrer");
+        open.set_text_content(Some(&msg("popupOpenEnv", &[&target.env.host])));
+        for child in [&name, &state, &choices, &open] {
+            let _ = row.append_child(child);
+        }
+        Some(row)
+    }
+
+    fn show_row_in_force(&self, row: &Element, in_force: Result<InForce, UserError>) {
+        let (text, pressed) = match &in_force {
+            Ok(InForce::Conflict { values }) => (msg("popupConflict", &[&values.join(", ")]), None),
+            Ok(state) => (
+                state
+                    .preference()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default(),
+                state.preference(),
+            ),
+            Err(e) => (error_text(e), None),
+        };
+        if let Ok(Some(el)) = row.query_selector("[data-testid=preference]") {
+            el.set_text_content(Some(&text));
+        }
+        for (id, p) in [
+            ("choose-current", Preference::Current),
+            ("choose-next", Preference::Next),
+            ("choose-auto", Preference::Auto),
+        ] {
+            if let Ok(Some(b)) = row.query_selector(&format!("[data-testid={id}]")) {
+                let on = if pressed == Some(p) { "true" } else { "false" };
+                let _ = b.set_attribute("aria-pressed", on);
+            }
+        }
+    }
+
+    /// A row's choice: that environment only, nothing reloaded; the other known environments
+    /// keep their stage.
+    async fn choose_for_row(&self, target: &Target, row: &Element, pref: Preference) {
+        let others = crate::environment::known_hosts(&self.settings.custom);
+        let text = match target
+            .apply_keeping(pref, Scope::ThisEnvironment, &others)
+            .await
+        {
+            Ok(changes) => change_text(&changes),
+            Err(e) => error_text(&e),
+        };
+        self.set_text("env-message", &text);
+        // Every row: a choice here may have re-homed another environment's cookie.
+        if let Ok(rows) = self.doc.query_selector_all("[data-testid=env-row]") {
+            for i in 0..rows.length() {
+                let Some(r) = rows.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
+                    continue;
+                };
+                let in_force = if r == *row {
+                    target.in_force().await
+                } else {
+                    match r.get_attribute("data-host") {
+                        Some(h) => {
+                            match switch::target_for_host(target.tab.clone(), &h, &self.settings)
+                                .await
+                            {
+                                Ok(t) => t.in_force().await,
+                                Err(e) => Err(e),
+                            }
+                        }
+                        None => continue,
+                    }
+                };
+                self.show_row_in_force(&r, in_force);
+            }
+        }
+    }
+
+    /// The curl and git commands that reach the stage in force for the target's environment
+    /// (shown with every refresh, so they follow a choice).
+    fn show_cli(&self, t: &Target, url: Option<&str>, in_force: &InForce) {
+        let path = url.map(path_of).unwrap_or_default();
+        match crate::cli::commands(&t.env.origin(), &path, in_force) {
+            Some(c) => {
+                let label = if c.never_canary {
+                    msg("cliNeverCanary", &[])
+                } else if c.value == "true" {
+                    msg("labelNext", &[])
+                } else {
+                    msg("labelCurrent", &[])
+                };
+                self.set_text("cli-value", &msg("cliValue", &[c.value, &label]));
+                self.set_text("cli-curl", &c.curl);
+                self.set_text("cli-git", &c.git);
+            }
+            None => {
+                self.set_text("cli-value", &msg("cliConflict", &[]));
+                self.set_text("cli-curl", "");
+                self.set_text("cli-git", "");
+            }
+        }
     }
 
     /// The session prepared for the target's environment, if one is kept.
@@ -720,12 +891,21 @@ pub async fn popup_main(local: js_sys::Promise, active: js_sys::Promise) {
     });
     let local = local.ok();
     let url = tab.as_ref().map(|t| t.url.clone());
+    let tab_for_rows = tab.clone();
     let target = match tab {
         Some(tab) => switch::target_for(tab, &settings).await,
         None => Err(UserError::TabGone),
     };
+    // A tab that shows no GitLab page: every known environment, each with its own choice.
+    let elsewhere = match (&target, &tab_for_rows) {
+        (Err(UserError::NotWeb | UserError::NotGitLab { .. } | UserError::Malformed), Some(t)) => {
+            Some(t.clone())
+        }
+        _ => None,
+    };
     let (target, error) = match target {
         Ok(t) => (Some(t), storage_error),
+        Err(_) if elsewhere.is_some() => (None, storage_error),
         Err(e) => (None, Some(e)),
     };
     let popup = Rc::new(Popup {
@@ -806,6 +986,10 @@ pub async fn popup_main(local: js_sys::Promise, active: js_sys::Promise) {
         });
     }
     popup.watch_hosts();
+    if let Some(tab) = elsewhere {
+        popup.render_environments(tab).await;
+    }
+
     type MakeCommand = fn(&Popup) -> Command;
     let clicks: [(&str, MakeCommand); 6] = [
         ("session-check-start", |p| Command::StartCheck {
