@@ -76,6 +76,15 @@ try {
   fs.writeFileSync(path.join(out, 'session-check.md'), await popup.text('[data-testid=session-check-report]'));
   console.log('  saved demo-out/session-check.md');
 
+  console.log('5. On a tab that is no GitLab page, the popup lists every environment with its own choice');
+  const blank = await driver.openPage('about:blank');
+  const blankId = (await driver.extEval(async () => (await chrome.tabs.query({ url: undefined })).filter((t) => t.url === 'about:blank').map((t) => t.id))).pop();
+  const anywhere = await openPopup(driver, blankId);
+  await anywhere.waitFor('[data-testid=env-row]');
+  await shot(anywhere, '6-popup-any-tab.png', { popup: true });
+  await anywhere.close();
+  await blank.close();
+
   if (headed) {
     console.log('The browser stays open: try the toolbar button on other pages. Ctrl-C to stop.');
     await new Promise((resolve) => process.once('SIGINT', resolve));

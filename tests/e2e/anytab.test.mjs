@@ -17,7 +17,8 @@ import { browsersUnderTest, useBrowser } from '../lib/suite.mjs';
 import { realExtensionAvailable } from '../lib/extension.mjs';
 import { openPopup, choose } from '../lib/popup.mjs';
 import { setCanaryCookie } from '../lib/gitlab.mjs';
-import { SELF_MANAGED_HOST } from '../lib/browsers.mjs';
+import { SELF_MANAGED_HOST, waitUntil } from '../lib/browsers.mjs';
+import { localValue } from '../lib/served.mjs';
 
 const STAGING = 'https://staging.gitlab.com';
 const skip = realExtensionAvailable() && process.env.EXT_FIXTURE !== '1' ? false : 'needs the built extension (dist/chrome, dist/firefox)';
@@ -131,6 +132,31 @@ for (const name of browsersUnderTest()) {
       const gitHit = await env.standin.waitForLog((e) => e.path.startsWith('/gitlab-org/gitlab.git'), { since, what: 'the git request' });
       assert.equal(gitHit.stage, 'canary', 'git over HTTPS reached canary');
       await popup.close();
+      await page.close();
+    });
+
+    it('on a GitLab tab the switch and what served the page lead; the other sections remember whether they were opened', async () => {
+      const url = `${STAGING}/anytab/sections`;
+      const page = env.track(await env.driver.openPage(url));
+      const tabId = await env.driver.tabIdFor(url, { exact: true });
+      const state = (p) => p.evaluate(() => ({
+        first: [...document.querySelectorAll('main > section:not([hidden]), main > details:not([hidden])')].slice(0, 2).map((e) => e.getAttribute('aria-labelledby') || e.dataset.testid),
+        open: [...document.querySelectorAll('details[data-section]')].filter((d) => d.open).map((d) => d.dataset.section),
+      }));
+      const first = env.track(await env.driver.openExtensionPage(`popup.html?tab=${tabId}`));
+      await first.waitFor('body[data-ready]');
+      assert.deepEqual(await state(first), { first: ['choose-label', 'served-label'], open: [] });
+      await first.click('[data-testid=section-check] summary');
+      await first.waitForFunction(() => document.querySelector('[data-testid=section-check]').open, undefined, { what: 'the check section open' });
+      await waitUntil(async () => JSON.stringify(await localValue(env.driver, 'popupSections')) === '["check"]', { what: 'the open section remembered' });
+      await first.close();
+      const again = env.track(await env.driver.openExtensionPage(`popup.html?tab=${tabId}`));
+      await again.waitFor('body[data-ready]');
+      assert.deepEqual((await state(again)).open, ['check'], 'remembered');
+      await again.close();
+      const expanded = env.track(await openPopup(env.driver, tabId));
+      assert.deepEqual((await state(expanded)).open, ['cli', 'check', 'watch'], 'expand=1 opens every section');
+      await expanded.close();
       await page.close();
     });
   });

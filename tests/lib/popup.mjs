@@ -48,7 +48,8 @@ export const SEL = {
 
 /** Open the popup for a tab and wait until it has rendered its state (body[data-ready]). */
 export async function openPopup(driver, tabId, { timeout = 15_000 } = {}) {
-  const popup = await driver.openExtensionPage(`popup.html?tab=${tabId}`);
+  // expand=1 (CONTRACT.md): every collapsible section open, so that each control is reachable.
+  const popup = await driver.openExtensionPage(`popup.html?tab=${tabId}&expand=1`);
   // data-ready is present once rendered (its value may be empty), "error" when start-up failed.
   const ready = await popup.waitForFunction(() => (document.body.hasAttribute('data-ready') ? document.body.dataset.ready || 'ready' : false), null, {
     timeout,

@@ -36,14 +36,20 @@ export function badge(driver, tabId) {
   }, tabId);
 }
 
-/** Waits until the tab's badge text is `text`; resolves `{text, title}`. */
+/**
+ * Waits until the tab's badge text is `text` and, for a stage badge (NEXT, CUR), until its title
+ * names the served stage too (the background sets the badge first, the title after it);
+ * resolves `{text, title}`.
+ */
 export async function waitForBadge(driver, tabId, text, { timeout = 15_000 } = {}) {
   let last;
+  const stage = text === BADGE.canary ? 'canary' : text === BADGE.main ? 'main' : null;
   try {
     return await waitUntil(
       async () => {
         last = await badge(driver, tabId);
-        return last.text === text ? last : false;
+        if (last.text !== text) return false;
+        return !stage || new RegExp(`served by ${stage}\\b`).test(last.title) ? last : false;
       },
       { timeout, what: `badge "${text}" on tab ${tabId}` },
     );

@@ -846,13 +846,63 @@ fn age(at_ms: f64) -> String {
 }
 
 /// `?tab=<id>` from the popup's own URL.
-fn tab_param(doc: &Document) -> Option<i32> {
+/// The value of `name=` in the page's query, if any.
+fn query_param(doc: &Document, name: &str) -> Option<String> {
     let search = doc.location()?.search().ok()?;
+    let prefix = format!("{name}=");
     search
         .trim_start_matches('?')
         .split('&')
-        .find_map(|kv| kv.strip_prefix("tab="))
-        .and_then(|v| v.parse().ok())
+        .find_map(|kv| kv.strip_prefix(prefix.as_str()).map(str::to_string))
+}
+
+fn tab_param(doc: &Document) -> Option<i32> {
+    query_param(doc, "tab")?.parse().ok()
+}
+
+/// `storage.local` key of which collapsible sections the user left open.
+const SECTIONS_KEY: &str = "popupSections";
+
+/// The collapsible sections (`details[data-section]`): open as the user left them (closed the
+/// first time), every one with `?expand=1` (CONTRACT.md); each toggle is remembered.
+fn setup_sections(doc: &Document, local: &Option<Stored>) {
+    let expand = query_param(doc, "expand").as_deref() == Some("1");
+    let open: Vec<String> = stored(local, SECTIONS_KEY).unwrap_or_default();
+    let Ok(nodes) = doc.query_selector_all("details[data-section]") else {
+        return;
+    };
+    for i in 0..nodes.length() {
+        let Some(d) = nodes.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
+            continue;
+        };
+        let name = d.get_attribute("data-section").unwrap_or_default();
+        if expand || open.contains(&name) {
+            let _ = d.set_attribute("open", "");
+        }
+        // Opened for a script: nothing to remember.
+        if expand {
+            continue;
+        }
+        let doc = doc.clone();
+        dom::on(&d, "toggle", move |_| {
+            let list = open_sections(&doc);
+            spawn_local(async move {
+                if let Err(e) = Area::Local.write(SECTIONS_KEY, &list).await {
+                    browser::console_warn(&e.0);
+                }
+            });
+        });
+    }
+}
+
+fn open_sections(doc: &Document) -> Vec<String> {
+    let Ok(nodes) = doc.query_selector_all("details[data-section][open]") else {
+        return Vec::new();
+    };
+    (0..nodes.length())
+        .filter_map(|i| nodes.item(i)?.dyn_into::<Element>().ok())
+        .filter_map(|d| d.get_attribute("data-section"))
+        .collect()
 }
 
 /// One line of status for the popup: progress, or the verdict and its summary.
@@ -985,6 +1035,7 @@ pub async fn popup_main(local: js_sys::Promise, active: js_sys::Promise) {
             });
         });
     }
+    setup_sections(&popup.doc, &local);
     popup.watch_hosts();
     if let Some(tab) = elsewhere {
         popup.render_environments(tab).await;
