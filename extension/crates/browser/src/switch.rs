@@ -49,14 +49,7 @@ pub async fn target_for(tab: Tab, settings: &Settings) -> Result<Target, UserErr
     // Without host access the browser hides the URL: the tab is not one we may act on.
     let url = tab.url.as_deref().ok_or(UserError::NotWeb)?;
     let env = environment_for_url(url, &settings.custom)?;
-    let store_id = store_for_tab(&tab)
-        .await
-        .map_err(|BrowserError(detail)| UserError::CookieRefused { detail })?;
-    let jar = Jar {
-        store_id,
-        site: env.cookie_domain.clone(),
-    };
-    Ok(Target { tab, env, jar })
+    in_tab_store(tab, env).await
 }
 
 /// The target for a known environment's host, with the cookie store of `tab` (the tab the
@@ -67,6 +60,11 @@ pub async fn target_for_host(
     settings: &Settings,
 ) -> Result<Target, UserError> {
     let env = environment_for_url(&format!("https://{host}/"), &settings.custom)?;
+    in_tab_store(tab, env).await
+}
+
+/// `env` in the cookie store the pages of `tab` use.
+async fn in_tab_store(tab: Tab, env: Environment) -> Result<Target, UserError> {
     let store_id = store_for_tab(&tab)
         .await
         .map_err(|BrowserError(detail)| UserError::CookieRefused { detail })?;
