@@ -1,15 +1,18 @@
 //! Command-line options, parsed by hand (no clap: compile time matters).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::pages::Markup;
-use crate::session::SessionMode;
+use crate::routing::Stage;
+use crate::session::{CookieLifetime, SessionMode, Unreadable};
 
 pub const USAGE: &str = "\
 usage: www [--port N] [--bind ADDR] [--seed S] [--canary-weight F] [--canary-disabled]
            [--http] [--session-format compatible|canary-new-format] [--log FILE]
            [--perf-delay-ms N] [--markup current|legacy] [--cert-out FILE] [--quiet]
+           [--unreadable sign-out|error-500] [--session-cookie week|per-store]
+           [--upstream main=HOST:PORT --upstream canary=HOST:PORT]
 
 A local GitLab.com stand-in: main and canary stages behind a router that honours the
 gitlab_canary cookie. See www/README.md.
@@ -26,6 +29,10 @@ gitlab_canary cookie. See www/README.md.
   --markup G           page markup: current (GitLab 18, default) or legacy (GitLab <= 17)
   --cert-out FILE      write the self-signed certificate (PEM) to FILE
   --quiet              print only the listening line on stdout
+  --unreadable U       an unreadable session: sign-out (default) or error-500
+  --session-cookie L   _gitlab_session's lifetime: week (default) or per-store
+  --upstream S=ADDR    proxy mode: forward the GitLab hosts' requests for stage S (main or
+                       canary) to ADDR over plain HTTP/1.1 (give both stages)
 ";
 
 #[derive(Clone, Debug)]
@@ -43,6 +50,12 @@ pub struct Options {
     pub cert_out: Option<PathBuf>,
     /// Request lines go to the in-memory log (and --log) but not to stdout.
     pub quiet: bool,
+    /// What a stage does with a session it cannot read.
+    pub unreadable: Unreadable,
+    /// `_gitlab_session`'s lifetime.
+    pub session_cookie: CookieLifetime,
+    /// Proxy mode: each stage's upstream, indexed by [`Stage::index`] (both or neither).
+    pub upstreams: Option<[SocketAddr; 2]>,
 }
 
 impl Default for Options {
@@ -60,6 +73,9 @@ impl Default for Options {
             markup: Markup::Current,
             cert_out: None,
             quiet: false,
+            unreadable: Unreadable::SignOut,
+            session_cookie: CookieLifetime::Week,
+            upstreams: None,
         }
     }
 }
@@ -83,6 +99,7 @@ impl Options {
         S: Into<String>,
     {
         let mut o = Options::default();
+        let mut upstreams: [Option<SocketAddr>; 2] = [None, None];
         let mut args = args.into_iter().map(Into::into);
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -133,6 +150,26 @@ impl Options {
                     o.markup = Markup::parse(&v)
                         .ok_or_else(|| format!("bad --markup {v:?} (current or legacy)"))?;
                 }
+                "--unreadable" => {
+                    let v = value("--unreadable")?;
+                    o.unreadable = Unreadable::parse(&v)
+                        .ok_or_else(|| format!("bad --unreadable {v:?} (sign-out or error-500)"))?;
+                }
+                "--session-cookie" => {
+                    let v = value("--session-cookie")?;
+                    o.session_cookie = CookieLifetime::parse(&v)
+                        .ok_or_else(|| format!("bad --session-cookie {v:?} (week or per-store)"))?;
+                }
+                "--upstream" => {
+                    let v = value("--upstream")?;
+                    let (stage, addr) = v
+                        .split_once('=')
+                        .and_then(|(s, a)| Some((Stage::parse(s)?, a.parse::<SocketAddr>().ok()?)))
+                        .ok_or_else(|| {
+                            format!("bad --upstream {v:?} (main=HOST:PORT or canary=HOST:PORT)")
+                        })?;
+                    upstreams[stage.index()] = Some(addr);
+                }
                 "--log" => o.log = Some(PathBuf::from(value("--log")?)),
                 "--cert-out" => o.cert_out = Some(PathBuf::from(value("--cert-out")?)),
                 "--canary-disabled" | "--http" | "--quiet" if inline.is_some() => {
@@ -144,6 +181,11 @@ impl Options {
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
+        o.upstreams = match upstreams {
+            [Some(canary), Some(main)] => Some([canary, main]),
+            [None, None] => None,
+            _ => return Err("--upstream: give both main= and canary=".into()),
+        };
         Ok(Command::Run(o))
     }
 }
@@ -194,6 +236,26 @@ mod tests {
     }
 
     #[test]
+    fn session_options_and_upstreams() {
+        let o = run(&[]);
+        assert_eq!(o.unreadable, Unreadable::SignOut);
+        assert_eq!(o.session_cookie, CookieLifetime::Week);
+        assert!(o.upstreams.is_none());
+        let o = run(&[
+            "--unreadable",
+            "error-500",
+            "--session-cookie=per-store",
+            "--upstream",
+            "main=127.0.0.1:3001",
+            "--upstream=canary=127.0.0.1:3002",
+        ]);
+        assert_eq!(o.unreadable, Unreadable::Error500);
+        assert_eq!(o.session_cookie, CookieLifetime::PerStore);
+        let [canary, main] = o.upstreams.unwrap_or_else(|| panic!("upstreams"));
+        assert_eq!((canary.port(), main.port()), (3002, 3001));
+    }
+
+    #[test]
     fn errors() {
         for bad in [
             &["--port"][..],
@@ -203,6 +265,21 @@ mod tests {
             &["--markup", "17"],
             &["--bogus"],
             &["--http=1"],
+            &["--unreadable", "500"],
+            &["--session-cookie", "session"],
+            &["--upstream", "main=127.0.0.1:1"],
+            &[
+                "--upstream",
+                "both=127.0.0.1:1",
+                "--upstream",
+                "main=127.0.0.1:2",
+            ],
+            &[
+                "--upstream",
+                "main=localhost",
+                "--upstream",
+                "canary=127.0.0.1:2",
+            ],
         ] {
             assert!(Options::parse(bad.iter().copied()).is_err(), "{bad:?}");
         }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cookies;
 pub mod notes;
 pub mod pages;
+pub mod proxy;
 pub mod rng;
 pub mod routing;
 pub mod server;

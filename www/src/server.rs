@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
@@ -26,14 +27,22 @@ use crate::cli::{parse_weight, Options};
 use crate::cookies::CookieJar;
 use crate::notes::{self, Notes};
 use crate::pages::{self, Content, Markup, PageCtx};
+use crate::proxy;
 use crate::rng::Rng;
 use crate::routing::{self, Environment, HostKind, Pods, Service, Stage};
 use crate::session::{
-    self, Access, Change, ChangeKind, Format, Lookup, RememberTokens, SessionMode, Store, User,
+    self, Access, Change, ChangeKind, CookieLifetime, Format, Lookup, RememberTokens, SessionMode,
+    Store, Unreadable, User,
 };
 use crate::timefmt;
 
 pub type Resp = Response<Full<Bytes>>;
+/// What the connection sends: a built page, or a stage's answer streamed through (proxy mode).
+pub type Body = UnsyncBoxBody<Bytes, hyper::Error>;
+
+fn boxed(resp: Resp) -> Response<Body> {
+    resp.map(|full| full.map_err(|never| match never {}).boxed_unsync())
+}
 
 /// Largest request body read (sign-in forms and admin JSON are tiny).
 const MAX_BODY: usize = 64 * 1024;
@@ -71,6 +80,10 @@ pub struct Config {
     pub markup: Markup,
     /// Indexed by [`Stage::index`].
     pub faults: [Fault; 2],
+    /// What a stage does with a session it cannot read.
+    pub unreadable: Unreadable,
+    /// `_gitlab_session`'s lifetime.
+    pub session_cookie: CookieLifetime,
 }
 
 impl Config {
@@ -82,6 +95,8 @@ impl Config {
             "session_format": self.session_mode.as_str(),
             "perf_delay_ms": self.perf_delay_ms,
             "markup": self.markup.as_str(),
+            "unreadable": self.unreadable.as_str(),
+            "session_cookie": self.session_cookie.as_str(),
             "faults": {
                 "canary": fault(&self.faults[Stage::Canary.index()]),
                 "main": fault(&self.faults[Stage::Main.index()]),
@@ -118,6 +133,18 @@ impl Config {
                         .as_str()
                         .and_then(Markup::parse)
                         .ok_or("markup: \"current\" or \"legacy\"")?;
+                }
+                "unreadable" => {
+                    next.unreadable = v
+                        .as_str()
+                        .and_then(Unreadable::parse)
+                        .ok_or("unreadable: \"sign-out\" or \"error-500\"")?;
+                }
+                "session_cookie" => {
+                    next.session_cookie = v
+                        .as_str()
+                        .and_then(CookieLifetime::parse)
+                        .ok_or("session_cookie: \"week\" or \"per-store\"")?;
                 }
                 "fault" | "faults" => {
                     let list = match v {
@@ -270,6 +297,8 @@ impl Sink {
 
 struct Shared {
     https: bool,
+    /// Proxy mode: each stage's upstream, indexed by [`Stage::index`].
+    upstreams: Option<[SocketAddr; 2]>,
     pods: Pods,
     /// `gon.revision` per stage, indexed by [`Stage::index`].
     revisions: [String; 2],
@@ -348,6 +377,7 @@ impl Server {
         }
         let shared = Shared {
             https: !opts.http,
+            upstreams: opts.upstreams,
             pods: Pods::generate(opts.seed),
             revisions: [canary_rev, main_rev],
             inner: Mutex::new(Inner {
@@ -358,6 +388,8 @@ impl Server {
                     perf_delay_ms: opts.perf_delay_ms,
                     markup: opts.markup,
                     faults: [Fault::default(); 2],
+                    unreadable: opts.unreadable,
+                    session_cookie: opts.session_cookie,
                 },
                 route_rng: Rng::stream(opts.seed, STREAM_ROUTE),
                 pod_rng: Rng::stream(opts.seed, STREAM_POD_CHOICE),
@@ -594,18 +626,18 @@ async fn handle(
     shared: Arc<Shared>,
     peer: SocketAddr,
     req: Request<Incoming>,
-) -> Result<Resp, Infallible> {
+) -> Result<Response<Body>, Infallible> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     if path == "/-/standin" || path.starts_with("/-/standin/") {
         if !is_loopback(peer.ip()) {
-            return Ok(json_resp(403, &json!({"message": "403 Forbidden"})));
+            return Ok(boxed(json_resp(403, &json!({"message": "403 Forbidden"}))));
         }
         let body = match read_body(body).await {
             Ok(b) => b,
-            Err(()) => return Ok(json_resp(413, &json!({"message": "body too large"}))),
+            Err(()) => return Ok(boxed(json_resp(413, &json!({"message": "body too large"})))),
         };
-        return Ok(admin(&shared, &parts, &body));
+        return Ok(boxed(admin(&shared, &parts, &body)));
     }
     let raw_host = parts
         .headers
@@ -615,9 +647,16 @@ async fn handle(
         .or_else(|| parts.uri.authority().map(|a| a.to_string()))
         .unwrap_or_default();
     match routing::classify_host(&raw_host) {
-        HostKind::Unknown => Ok(respond(404, "text/plain; charset=utf-8", "unknown host\n")),
-        HostKind::NextSwitch => Ok(next_switch(&shared, &parts)),
-        HostKind::Routed(env) => Ok(routed(&shared, env, parts, body).await),
+        HostKind::Unknown => Ok(boxed(respond(
+            404,
+            "text/plain; charset=utf-8",
+            "unknown host\n",
+        ))),
+        HostKind::NextSwitch => Ok(boxed(next_switch(&shared, &parts))),
+        HostKind::Routed(env) => match shared.upstreams {
+            Some(upstreams) => Ok(proxied(&shared, env, parts, body, peer, upstreams).await),
+            None => Ok(boxed(routed(&shared, env, parts, body).await)),
+        },
     }
 }
 
@@ -691,6 +730,11 @@ struct Outcome {
     user: Option<&'static User>,
     /// A new `_gitlab_session` value to set.
     issued: Option<String>,
+    /// The current `_gitlab_session` value to set again (not a rotation): the new store
+    /// re-sends its cookie, with a later Expires, on every answer that reads the session.
+    resend: Option<String>,
+    /// Whether the `_gitlab_session` cookie set gets an Expires (one week ahead).
+    cookie_expires: bool,
     /// A `remember_user_token` to set or delete.
     remember: Option<RememberCookie>,
     /// Extra fields for the log line (never secrets).
@@ -768,6 +812,8 @@ async fn routed(shared: &Shared, env: Environment, parts: Parts, body: Incoming)
             lookup: Lookup::None,
             user: None,
             issued: None,
+            resend: None,
+            cookie_expires: true,
             remember: None,
             log_extra: Vec::new(),
             change: shared.lock().change.phase(),
@@ -783,6 +829,8 @@ async fn routed(shared: &Shared, env: Environment, parts: Parts, body: Incoming)
         lookup,
         user,
         issued,
+        resend,
+        cookie_expires,
         remember,
         log_extra,
         change,
@@ -811,14 +859,17 @@ async fn routed(shared: &Shared, env: Environment, parts: Parts, body: Incoming)
         ),
         None => {}
     }
-    if let Some(id) = &issued {
-        let expires = timefmt::http_date(SystemTime::now() + SESSION_TTL);
+    if let Some(id) = issued.as_ref().or(resend.as_ref()) {
+        let expires = if cookie_expires {
+            let date = timefmt::http_date(SystemTime::now() + SESSION_TTL);
+            format!(" expires={date};")
+        } else {
+            String::new()
+        };
         set_header(
             &mut resp,
             "set-cookie",
-            &format!(
-                "{SESSION_COOKIE}={id}; path=/; expires={expires};{secure} HttpOnly; SameSite=Lax"
-            ),
+            &format!("{SESSION_COOKIE}={id}; path=/;{expires}{secure} HttpOnly; SameSite=Lax"),
         );
     }
     set_header(&mut resp, "x-request-id", &request_id);
@@ -892,11 +943,143 @@ fn fault_outcome(shared: &Shared, rq: &Rq, status: u16) -> Outcome {
         lookup,
         user,
         issued: None,
+        resend: None,
+        cookie_expires: true,
         remember: None,
         log_extra: Vec::new(),
         change: inner.change.phase(),
         answer_after: None,
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Proxy mode: the stages are real processes (tests/rails), the router is this server
+
+/// One routed request in proxy mode: the same stage decision, faults and log line as
+/// [`routed`], but the chosen stage's upstream answers. Its `x-standin-pod`, `x-standin-user`
+/// and `x-standin-session` headers fill the log line and are removed from the answer. A stage
+/// that cannot be reached (stopped) gets GitLab's 502 page.
+async fn proxied(
+    shared: &Shared,
+    env: Environment,
+    parts: Parts,
+    body: Incoming,
+    peer: SocketAddr,
+    upstreams: [SocketAddr; 2],
+) -> Response<Body> {
+    let started = Instant::now();
+    let path = parts.uri.path().to_string();
+    let query = parts.uri.query().unwrap_or("").to_string();
+    let method = parts.method.clone();
+    let jar = cookie_jar(&parts);
+    let service = Service::for_path(&path);
+    let (stage, reason, router_request_id, fault, lb) = {
+        let mut inner = shared.lock();
+        let inner = &mut *inner;
+        let (stage, reason) = routing::decide(
+            inner.config.canary_disabled,
+            jar.last(CANARY_COOKIE),
+            &env,
+            &path,
+            inner.config.canary_weight,
+            &mut inner.route_rng,
+        );
+        let lb_count = if env.short == "gprd" { 48 } else { 3 };
+        let lb = 1 + inner.pod_rng.below(lb_count);
+        let request_id = new_request_id(&mut inner.ids);
+        (
+            stage,
+            reason,
+            request_id,
+            inner.config.faults[stage.index()],
+            lb,
+        )
+    };
+    if fault.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
+    }
+    let upstream = upstreams[stage.index()];
+    let gitlab_error = |status: u16| {
+        if service == Service::Api {
+            api_error(status, &format!("{status} Whoops"))
+        } else {
+            html(status, pages::fault_page(status))
+        }
+    };
+    let mut upstream_error = None;
+    let mut resp = match fault.status {
+        Some(status) => boxed(gitlab_error(status)),
+        None => match proxy::forward(upstream, parts, body, peer, shared.https).await {
+            Ok(r) => r.map(|b| b.boxed_unsync()),
+            Err(proxy::ForwardError(message)) => {
+                upstream_error = Some(message);
+                boxed(gitlab_error(502))
+            }
+        },
+    };
+    let report = proxy::take_report(resp.headers_mut());
+    let set_cookies = proxy::set_cookie_names(resp.headers());
+    // Rotated: the answer gives the session cookie a new value (a cookie the new store only
+    // sends again is not), and the request had one, or remember-me replaced a lost one.
+    let new_value = proxy::set_cookie_value(resp.headers(), SESSION_COOKIE)
+        .filter(|v| !v.is_empty() && jar.first(SESSION_COOKIE) != Some(v.as_str()));
+    let rotated = new_value.is_some()
+        && (jar.first(SESSION_COOKIE).is_some() || report.session.as_deref() == Some("remembered"));
+    let request_id = match resp
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(id) => id.to_string(),
+        None => {
+            if let Ok(v) = HeaderValue::from_str(&router_request_id) {
+                resp.headers_mut()
+                    .insert(HeaderName::from_static("x-request-id"), v);
+            }
+            router_request_id
+        }
+    };
+    let sv = match stage {
+        Stage::Canary => format!("{}-cny-gke-us-east1-b", service.as_str()),
+        Stage::Main => format!("{}-gke-us-east1-b", service.as_str()),
+    };
+    for (name, value) in [
+        ("gitlab-lb", format!("haproxy-main-{lb}-lb-{}", env.short)),
+        ("gitlab-sv", sv),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            resp.headers_mut().insert(HeaderName::from_static(name), v);
+        }
+    }
+    let mut entry = json!({
+        "event": "request",
+        "seq": 0,
+        "ts": timefmt::now_iso8601(),
+        "host": env.host,
+        "method": method.as_str(),
+        "path": path,
+        "query": filtered_query(&query),
+        "stage": stage.as_str(),
+        "pod": report.pod,
+        "service": service.as_str(),
+        "request_id": request_id,
+        "status": resp.status().as_u16(),
+        "route_reason": reason.as_str(),
+        "cookies": jar.names(),
+        "gitlab_canary": jar.values(CANARY_COOKIE),
+        "user": report.user,
+        "session": report.session,
+        "session_rotated": rotated,
+        "set_cookies": set_cookies,
+        "change": null,
+        "upstream": upstream.to_string(),
+        "duration_ms": started.elapsed().as_millis() as u64,
+    });
+    if let (Some(obj), Some(message)) = (entry.as_object_mut(), upstream_error) {
+        obj.insert("upstream_error".into(), json!(message));
+    }
+    shared.log(entry);
+    resp
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -958,6 +1141,30 @@ fn app(shared: &Shared, inner: &mut Inner, rq: &Rq, body: &[u8]) -> Outcome {
         log_extra: Vec::new(),
         answer_after: None,
     };
+    // The stores share GitLab's keys and this one raises on the other's format: the request
+    // fails before anything else happens (remember-me cannot help). Assets never read it.
+    if lookup == Lookup::Unreadable
+        && inner.config.unreadable == Unreadable::Error500
+        && !is_asset(rq.path)
+    {
+        let resp = if rq.service == Service::Api {
+            api_error(500, "500 Internal Server Error")
+        } else {
+            html(500, pages::fault_page(500))
+        };
+        return Outcome {
+            resp,
+            lookup,
+            user: None,
+            issued: None,
+            resend: None,
+            cookie_expires: true,
+            remember: None,
+            log_extra: vec![("session_error", json!("unreadable session"))],
+            change: inner.change.phase(),
+            answer_after: None,
+        };
+    }
     let mut user = match &lookup {
         Lookup::Valid(id) => {
             state.current = Some(id.clone());
@@ -989,11 +1196,21 @@ fn app(shared: &Shared, inner: &mut Inner, rq: &Rq, body: &[u8]) -> Outcome {
         state.ensure(inner, rq.stage);
     }
     let resp = dispatch(shared, inner, rq, body, &mut state, user);
+    let per_store = inner.config.session_cookie == CookieLifetime::PerStore;
+    let new_store = access.new_store();
+    let resend = match &state.current {
+        Some(id) if per_store && new_store && state.issued.is_none() && !is_asset(rq.path) => {
+            Some(id.clone())
+        }
+        _ => None,
+    };
     Outcome {
         resp,
         lookup,
         user,
         issued: state.issued,
+        resend,
+        cookie_expires: !per_store || new_store,
         remember: state.remember,
         log_extra: state.log_extra,
         change: inner.change.phase(),
@@ -1025,7 +1242,14 @@ fn dispatch(
                         "web_url": format!("https://{}/{}", rq.env.host, u.username),
                     }),
                 ),
-                None => json_resp(401, &json!({"message": "401 Unauthorized"})),
+                None => {
+                    // Rails loads the session to find the user: an id it does not know gets
+                    // a fresh session (and cookie), even on a 401.
+                    if rq.jar.first(SESSION_COOKIE).is_some() {
+                        state.ensure(inner, rq.stage);
+                    }
+                    json_resp(401, &json!({"message": "401 Unauthorized"}))
+                }
             },
             (_, path) => match notes_route(path) {
                 Some((project, iid)) if post => {
@@ -1260,7 +1484,37 @@ fn sign_out(
         .forget(rq.jar.first(REMEMBER_COOKIE), user.map(|u| u.id));
     state.remember = Some(RememberCookie::Delete);
     state.ensure(inner, rq.stage);
-    redirect("/users/sign_in")
+    if navigation(rq.headers) {
+        redirect("/users/sign_in")
+    } else {
+        // Devise's `respond_to_on_destroy`: `format.all { head :no_content }`.
+        let mut resp = respond(204, "text/html; charset=utf-8", Bytes::new());
+        resp.headers_mut().remove(hyper::header::CONTENT_TYPE);
+        set_header(&mut resp, "cache-control", "no-cache");
+        resp
+    }
+}
+
+/// Whether Rails would answer the request as a page (Devise's navigational formats), in
+/// Rails' order: a browser navigation; `text/html` accepted; no `Accept`, or a browser's
+/// `…, */*` list, unless it is an XHR (then `js`). A `fetch` (`Accept: */*`) is not.
+fn navigation(headers: &hyper::HeaderMap) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if header("sec-fetch-mode") == Some("navigate") {
+        return true;
+    }
+    let xhr = header("x-requested-with").is_some_and(|v| v.eq_ignore_ascii_case("xmlhttprequest"));
+    match header("accept").map(str::trim) {
+        None | Some("") => !xhr,
+        Some(accept) if accept.contains("text/html") => true,
+        Some(accept) if accept.contains("*/*") && accept.contains(',') => !xhr,
+        Some(_) => false,
+    }
+}
+
+/// Paths the stages serve without reading the session (Workhorse and the CDN in real life).
+fn is_asset(path: &str) -> bool {
+    path == "/assets/perf_bar.js" || path == "/favicon.ico" || assets::png_for(path).is_some()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1479,6 +1733,10 @@ fn admin(shared: &Shared, parts: &Parts, body: &[u8]) -> Resp {
                     "notes": inner.notes.len(),
                     "requests": inner.seq,
                     "scheme": if shared.https { "https" } else { "http" },
+                    "upstreams": shared.upstreams.map(|u| json!({
+                        "canary": u[Stage::Canary.index()].to_string(),
+                        "main": u[Stage::Main.index()].to_string(),
+                    })),
                     "revisions": {
                         "canary": shared.revisions[Stage::Canary.index()],
                         "main": shared.revisions[Stage::Main.index()],
@@ -1641,6 +1899,8 @@ mod tests {
             perf_delay_ms: 150,
             markup: Markup::Current,
             faults: [Fault::default(); 2],
+            unreadable: Unreadable::SignOut,
+            session_cookie: CookieLifetime::Week,
         };
         let next = base
             .updated(&json!({"canary_weight": 1, "fault": {"stage": "canary", "status": 502, "delay_ms": 5}}))
@@ -1663,6 +1923,8 @@ mod tests {
             json!({"markup": "18"}),
             json!({"fault": {"stage": "both"}}),
             json!({"fault": {"stage": "main", "status": 200}}),
+            json!({"unreadable": "500"}),
+            json!({"session_cookie": "session"}),
             json!({"nope": 1}),
             json!([1]),
         ] {

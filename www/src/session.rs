@@ -103,6 +103,61 @@ impl SessionMode {
     }
 }
 
+/// What a stage does with a session it finds but cannot read (`unreadable`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unreadable {
+    /// A fresh, signed-out session (the stores do not share keys: the session is not found).
+    SignOut,
+    /// HTTP 500 for every request that carries it, remember-me or not (the stores share
+    /// GitLab's keys and one raises on the other's format, as Rails does without the coders).
+    Error500,
+}
+
+impl Unreadable {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unreadable::SignOut => "sign-out",
+            Unreadable::Error500 => "error-500",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Unreadable> {
+        match s {
+            "sign-out" => Some(Unreadable::SignOut),
+            "error-500" => Some(Unreadable::Error500),
+            _ => None,
+        }
+    }
+}
+
+/// `_gitlab_session`'s lifetime (`session_cookie`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CookieLifetime {
+    /// Expires one week ahead, set only with a new session id (the stand-in's first model).
+    Week,
+    /// As each store does: the old `RedisStore` sets no Expires (the cookie ends with the
+    /// browser); the new `CacheStore` (`expire_after` one week) sets Expires one week ahead and
+    /// re-sends the cookie on every answer that reads the session.
+    PerStore,
+}
+
+impl CookieLifetime {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CookieLifetime::Week => "week",
+            CookieLifetime::PerStore => "per-store",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CookieLifetime> {
+        match s {
+            "week" => Some(CookieLifetime::Week),
+            "per-store" => Some(CookieLifetime::PerStore),
+            _ => None,
+        }
+    }
+}
+
 /// A production change under test (`/-/standin/change`), as a change request applies and
 /// perhaps rolls back a session-store change. Sessions record the generation of the code that
 /// last wrote them: 0 before the change (and after a rollback), 1 after it.
@@ -208,6 +263,12 @@ pub struct Access {
 impl Access {
     pub fn can_read(&self, s: &Session) -> bool {
         self.mode.readable(self.stage, s.format) && self.change.reads(self.stage, s.generation)
+    }
+
+    /// Whether the stage runs the new store (Rails' `CacheStore`): it writes the new format
+    /// (canary) or the code of an applied change (generation 1).
+    pub fn new_store(&self) -> bool {
+        Format::written_by(self.stage) == Format::New || self.change.writes(self.stage) == 1
     }
 }
 
@@ -516,6 +577,25 @@ mod tests {
             Lookup::Valid(fresh.clone())
         );
         assert_eq!(store.get(&fresh).map(|s| s.generation), Some(0));
+    }
+
+    #[test]
+    fn options_and_stores() {
+        for u in [Unreadable::SignOut, Unreadable::Error500] {
+            assert_eq!(Unreadable::parse(u.as_str()), Some(u));
+        }
+        for l in [CookieLifetime::Week, CookieLifetime::PerStore] {
+            assert_eq!(CookieLifetime::parse(l.as_str()), Some(l));
+        }
+        assert_eq!(Unreadable::parse("500"), None);
+        assert_eq!(CookieLifetime::parse("session"), None);
+        let mode = SessionMode::Compatible;
+        assert!(access(Stage::Canary, mode, Change::Before).new_store());
+        assert!(!access(Stage::Main, mode, Change::Before).new_store());
+        let applied = Change::Applied(ChangeKind::Compatible);
+        assert!(access(Stage::Main, mode, applied).new_store());
+        let rolled = Change::RolledBack(ChangeKind::Compatible);
+        assert!(!access(Stage::Main, mode, rolled).new_store());
     }
 
     #[test]

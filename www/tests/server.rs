@@ -1905,3 +1905,265 @@ fn reading_check_accepts_exactly_the_extension_s_shape() {
         400
     );
 }
+
+/// Like Rails with two stores that share GitLab's keys and lack the compatibility coders:
+/// every request that carries an unreadable session fails with 500, remember-me or not;
+/// requests without it (and assets) work.
+#[test]
+fn unreadable_sessions_can_fail_with_500() {
+    let s = start(&[
+        "--session-format",
+        "canary-new-format",
+        "--unreadable",
+        "error-500",
+    ]);
+    let cfg = admin(&s, "GET", "/-/standin/config", "").json();
+    assert_eq!(cfg["unreadable"], "error-500");
+    let mut b = Browser::new(&s, "staging.gitlab.com");
+    b.set_stage(Some(true));
+    assert_eq!(
+        b.sign_in_remembered("qa-user", "correct-horse-battery")
+            .status,
+        302
+    );
+    let session = b.cookies.get("_gitlab_session").cloned();
+    b.set_stage(Some(false));
+    for path in [
+        "/",
+        "/users/sign_in",
+        "/some/project",
+        "/api/v4/user",
+        "/-/peek/results?request_id=x",
+    ] {
+        let reply = b.get(path);
+        assert_eq!(reply.status, 500, "{path}");
+        assert!(
+            reply.set_cookie("_gitlab_session").is_none(),
+            "{path}: no new session"
+        );
+        assert!(reply.set_cookie("remember_user_token").is_none(), "{path}");
+        let e = last_log(&s);
+        assert_eq!(e["session"], "unreadable", "{path}");
+        assert_eq!(e["user"], Value::Null, "{path}");
+        assert_eq!(e["session_rotated"], false, "{path}");
+    }
+    assert_eq!(b.api_user().json()["message"], "500 Internal Server Error");
+    assert!(b
+        .get("/")
+        .body
+        .contains("Whoops, something went wrong on our end."));
+    assert_eq!(
+        b.cookies.get("_gitlab_session"),
+        session.as_ref(),
+        "the cookie stays"
+    );
+    // Assets never read the session.
+    assert_eq!(b.get("/assets/perf_bar.js").status, 200);
+    assert_eq!(b.get("/favicon.ico").status, 200);
+    // Without the cookie, main works.
+    assert_eq!(
+        get(
+            &s,
+            "staging.gitlab.com",
+            "/users/sign_in",
+            "gitlab_canary=false"
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        get(
+            &s,
+            "staging.gitlab.com",
+            "/api/v4/user",
+            "gitlab_canary=false"
+        )
+        .status,
+        401
+    );
+    // Canary still reads it.
+    b.set_stage(Some(true));
+    assert_eq!(b.api_user().status, 200);
+
+    // The change modes too, and the config switches back to signing out.
+    let s = start(&["--unreadable", "error-500"]);
+    let mut b = Browser::new(&s, "gitlab.com");
+    b.set_stage(Some(false));
+    assert_eq!(b.sign_in("qa-user", "correct-horse-battery").status, 302);
+    assert_eq!(
+        change(&s, r#"{"action":"apply","kind":"unreadable-before"}"#).status,
+        200
+    );
+    assert_eq!(b.api_user().status, 500);
+    let cfg = admin(
+        &s,
+        "POST",
+        "/-/standin/config",
+        r#"{"unreadable":"sign-out"}"#,
+    );
+    assert_eq!(cfg.json()["unreadable"], "sign-out");
+    let api = b.api_user();
+    assert_eq!(api.status, 401);
+    assert!(
+        api.session_cookie().is_some(),
+        "a fresh, signed-out session"
+    );
+    assert_eq!(
+        admin(&s, "POST", "/-/standin/config", r#"{"unreadable":"never"}"#).status,
+        400
+    );
+}
+
+/// `session_cookie: per-store`: the old store (main) sets `_gitlab_session` without Expires;
+/// the new store (canary) with Expires one week ahead, again on every answer.
+#[test]
+fn session_cookie_lifetime_per_store() {
+    let s = start(&["--session-cookie", "per-store"]);
+    let mut b = Browser::new(&s, "staging.gitlab.com");
+    b.set_stage(Some(false));
+    assert_eq!(b.sign_in("qa-user", "correct-horse-battery").status, 302);
+    let set = admin(&s, "GET", "/-/standin/log", "").json();
+    assert!(set.as_array().is_some_and(|a| !a.is_empty()));
+    let page = b.get("/");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.set_cookie("_gitlab_session").is_none(),
+        "main sends it once"
+    );
+    let value = b
+        .cookies
+        .get("_gitlab_session")
+        .cloned()
+        .expect("signed in");
+
+    let reply = b.sign_out();
+    let header = reply
+        .set_cookie("_gitlab_session")
+        .expect("a new anonymous session");
+    assert!(!header.contains("expires="), "main: no Expires: {header}");
+
+    assert_eq!(b.sign_in("qa-user", "correct-horse-battery").status, 302);
+    b.set_stage(Some(true));
+    for path in ["/", "/api/v4/user"] {
+        let reply = b.get(path);
+        assert_eq!(reply.status, 200, "{path}");
+        let header = reply
+            .set_cookie("_gitlab_session")
+            .unwrap_or_else(|| panic!("{path}: re-sent"));
+        assert!(header.contains("expires="), "canary: Expires: {header}");
+        assert!(
+            header.contains("HttpOnly") && header.contains("path=/"),
+            "{header}"
+        );
+        let e = last_log(&s);
+        assert_eq!(e["session_rotated"], false, "{path}: the same session");
+        assert_eq!(e["user"], "qa-user");
+    }
+    assert_ne!(
+        b.cookies.get("_gitlab_session"),
+        Some(&value),
+        "signed in again"
+    );
+    assert_eq!(b.get("/favicon.ico").set_cookie("_gitlab_session"), None);
+
+    // The default keeps one week, set only with a new id.
+    let s = start(&[]);
+    let mut b = Browser::new(&s, "staging.gitlab.com");
+    b.set_stage(Some(true));
+    let form = b.get("/users/sign_in");
+    assert!(form
+        .set_cookie("_gitlab_session")
+        .is_some_and(|h| h.contains("expires=")));
+    assert!(b.get("/").set_cookie("_gitlab_session").is_none());
+    let cfg = admin(
+        &s,
+        "POST",
+        "/-/standin/config",
+        r#"{"session_cookie":"per-store"}"#,
+    )
+    .json();
+    assert_eq!(cfg["session_cookie"], "per-store");
+    assert!(b.get("/").set_cookie("_gitlab_session").is_some());
+}
+
+/// Rails loads the session to find the user: an id it does not know gets a fresh cookie even
+/// on a 401; a request without a cookie gets none from the API.
+#[test]
+fn api_401_for_an_unknown_session_sets_a_fresh_cookie() {
+    let s = start(&[]);
+    let reply = get(
+        &s,
+        "gitlab.com",
+        "/api/v4/user",
+        "_gitlab_session=0123456789abcdef0123456789abcdef",
+    );
+    assert_eq!(reply.status, 401);
+    let fresh = reply.session_cookie().expect("a fresh session");
+    assert_ne!(fresh, "0123456789abcdef0123456789abcdef");
+    let e = last_log(&s);
+    assert_eq!(
+        (e["session"].as_str(), e["session_rotated"].as_bool()),
+        (Some("none"), Some(true))
+    );
+    let reply = get(&s, "gitlab.com", "/api/v4/user", "");
+    assert_eq!(reply.status, 401);
+    assert!(reply.session_cookie().is_none());
+    // A known anonymous session keeps its cookie.
+    let again = get(
+        &s,
+        "gitlab.com",
+        "/api/v4/user",
+        &format!("_gitlab_session={fresh}"),
+    );
+    assert_eq!(again.status, 401);
+    assert!(again.session_cookie().is_none());
+}
+
+/// Devise answers a sign-out that is not a page navigation (fetch, XHR) with 204.
+#[test]
+fn sign_out_by_fetch_is_204() {
+    let s = start(&[]);
+    for (headers, status) in [
+        (vec![("Accept", "*/*"), ("Sec-Fetch-Mode", "cors")], 204),
+        (vec![("Accept", "application/json")], 204),
+        (vec![("X-Requested-With", "XMLHttpRequest")], 204),
+        (
+            vec![
+                ("X-Requested-With", "XMLHttpRequest"),
+                ("Accept", "application/json, text/plain, */*"),
+            ],
+            204,
+        ),
+        (
+            vec![
+                ("Accept", "text/html,application/xhtml+xml,*/*;q=0.8"),
+                ("Sec-Fetch-Mode", "navigate"),
+            ],
+            302,
+        ),
+        (vec![], 302),
+    ] {
+        let mut b = Browser::new(&s, "gitlab.com");
+        b.set_stage(Some(false));
+        assert_eq!(
+            b.sign_in_remembered("qa-user", "correct-horse-battery")
+                .status,
+            302
+        );
+        let token = b.get("/").csrf();
+        let mut all = headers.clone();
+        all.push(("X-CSRF-Token", &token));
+        let reply = b.send("POST", "/users/sign_out", &all, "");
+        assert_eq!(reply.status, status, "{headers:?}");
+        assert!(reply
+            .set_cookie("remember_user_token")
+            .is_some_and(|h| h.contains("max-age=0")));
+        assert!(reply.session_cookie().is_some(), "a new anonymous session");
+        assert_eq!(b.api_user().status, 401, "{headers:?}: signed out");
+        if status == 302 {
+            assert_eq!(reply.header("location"), Some("/users/sign_in"));
+        } else {
+            assert!(reply.body.is_empty());
+        }
+    }
+}
