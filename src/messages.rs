@@ -9,18 +9,35 @@ use crate::stage::Detection;
 /// `GET /api/v4/user` as the injected identity probe (`extension/user.js`) saw it from the
 /// page's origin: the status, with the body's `id` and `username` next to it (read as
 /// [`ApiUser`]), or the error that stopped the request.
+///
+/// When the request with the session kept answering 5xx ([`PROBE_ATTEMPTS`] tries), the probe
+/// asks the same URL once more without any cookie: `without` is that control request's status,
+/// `withoutError` says it got no answer.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct UserReport {
     #[serde(default)]
     pub status: Option<u16>,
     #[serde(default)]
     pub error: Option<String>,
+    #[serde(default)]
+    pub without: Option<u16>,
+    #[serde(default)]
+    pub without_error: Option<String>,
 }
 
 impl UserReport {
     /// Who is signed in, given the user the same object named (if it parsed).
     pub fn identity(self, user: Option<ApiUser>) -> Identity {
         match self.status {
+            Some(status)
+                if status >= 500 && (self.without.is_some() || self.without_error.is_some()) =>
+            {
+                Identity::Failing {
+                    status,
+                    without: self.without,
+                }
+            }
             Some(status) => Identity::from_api(status, user),
             None => Identity::Unreachable {
                 detail: self.error.unwrap_or_else(|| "no answer".into()),
@@ -28,6 +45,13 @@ impl UserReport {
         }
     }
 }
+
+/// How many times a probe sends a request with the session that answers 5xx before it makes
+/// the control request without the session (bounded: a stage that fails for a moment is
+/// retried, a session that breaks every request is not retried for ever).
+pub const PROBE_ATTEMPTS: u32 = 3;
+/// The pause before the n-th retry is n times this.
+pub const PROBE_RETRY_MS: u32 = 300;
 
 /// Extension page (popup) → background, sent as `{"command": <Command>}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,8 +122,12 @@ pub enum Identity {
     SignedIn { id: u64, username: String },
     /// 401: nobody.
     SignedOut,
-    /// Any other status (5xx, 429…): the check cannot say.
+    /// Any other status (5xx, 429…) and no control request: the check cannot say.
     Status { status: u16 },
+    /// Every try with the session answered `status` (5xx); the same request without the
+    /// session answered `without` (`None`: no answer). A working answer without it means the
+    /// session itself breaks GitLab ([`Identity::session_broken`]).
+    Failing { status: u16, without: Option<u16> },
     /// No answer (network error, timeout).
     Unreachable { detail: String },
 }
@@ -124,6 +152,50 @@ impl Identity {
             },
             (401, _) => Identity::SignedOut,
             (status, _) => Identity::Status { status },
+        }
+    }
+
+    /// The status every request carrying the session failed with, when the same request
+    /// without it worked: GitLab cannot use this session (not an outage).
+    pub fn session_broken(&self) -> Option<u16> {
+        match self {
+            Identity::Failing {
+                status,
+                without: Some(w),
+            } if *w < 500 => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// One clause for an answer that says nothing about the session (an error for everyone,
+    /// no answer, an unexpected status), or `None` for a signed-in, signed-out or broken
+    /// session.
+    pub fn no_verdict(&self) -> Option<String> {
+        match self {
+            Identity::SignedIn { .. } | Identity::SignedOut => None,
+            Identity::Failing { .. } if self.session_broken().is_some() => None,
+            Identity::Failing {
+                status,
+                without: Some(w),
+            } if w == status => Some(format!(
+                "GitLab answered HTTP {status} with and without the session"
+            )),
+            Identity::Failing {
+                status,
+                without: Some(w),
+            } => Some(format!(
+                "GitLab answered HTTP {status} with the session and HTTP {w} without it"
+            )),
+            Identity::Failing {
+                status,
+                without: None,
+            } => Some(format!(
+                "GitLab answered HTTP {status} with the session and did not answer without it"
+            )),
+            Identity::Status { status } => Some(format!("/api/v4/user answered HTTP {status}")),
+            Identity::Unreachable { detail } => {
+                Some(format!("/api/v4/user did not answer ({detail})"))
+            }
         }
     }
 }
@@ -230,6 +302,33 @@ mod tests {
     }
 
     #[test]
+    fn a_control_request_tells_a_broken_session_from_an_outage() {
+        let broken: UserReport = serde_json::from_str(r#"{"status":500,"without":401}"#).unwrap();
+        let broken = broken.identity(None);
+        assert_eq!(broken.session_broken(), Some(500));
+        assert_eq!(broken.no_verdict(), None);
+        let outage: UserReport = serde_json::from_str(r#"{"status":502,"without":502}"#).unwrap();
+        let outage = outage.identity(None);
+        assert_eq!(outage.session_broken(), None);
+        assert_eq!(
+            outage.no_verdict().as_deref(),
+            Some("GitLab answered HTTP 502 with and without the session")
+        );
+        let silent: UserReport =
+            serde_json::from_str(r#"{"status":503,"withoutError":"timeout"}"#).unwrap();
+        assert_eq!(
+            silent.identity(None).no_verdict().as_deref(),
+            Some("GitLab answered HTTP 503 with the session and did not answer without it")
+        );
+        // No control request made (an older probe): an unexplained status, as before.
+        let old: UserReport = serde_json::from_str(r#"{"status":500}"#).unwrap();
+        assert_eq!(old.identity(None), Identity::Status { status: 500 });
+        // A 4xx is never retried into a control request.
+        let teapot: UserReport = serde_json::from_str(r#"{"status":429,"without":200}"#).unwrap();
+        assert_eq!(teapot.identity(None), Identity::Status { status: 429 });
+    }
+
+    #[test]
     fn identity_round_trips() {
         for i in [
             Identity::SignedIn {
@@ -238,6 +337,14 @@ mod tests {
             },
             Identity::SignedOut,
             Identity::Status { status: 502 },
+            Identity::Failing {
+                status: 500,
+                without: Some(401),
+            },
+            Identity::Failing {
+                status: 502,
+                without: None,
+            },
             Identity::Unreachable {
                 detail: "timeout".into(),
             },

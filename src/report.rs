@@ -2,6 +2,7 @@
 
 use crate::messages::Identity;
 use crate::session::{Check, StepKind, StepResult, Verdict};
+use crate::stage::Stage;
 use crate::watch::{Sample, Watch};
 
 /// `YYYY-MM-DD HH:MM:SS UTC` from milliseconds since the epoch (proleptic Gregorian, UTC).
@@ -79,7 +80,29 @@ fn identity_text(i: &Identity) -> String {
         Identity::SignedIn { id, username } => format!("{} (id {id})", code(username)),
         Identity::SignedOut => "signed out".into(),
         Identity::Status { status } => format!("no answer (HTTP {status})"),
+        Identity::Failing { .. } if i.session_broken().is_some() => {
+            "unknown: the session breaks every request".into()
+        }
+        Identity::Failing { .. } => "no answer, with or without the session".into(),
         Identity::Unreachable { .. } => "no answer".into(),
+    }
+}
+
+/// The HTTP status `/api/v4/user` answered, with the control request's when one was made.
+fn http_text(i: &Identity) -> String {
+    match i {
+        Identity::SignedIn { .. } => "200".into(),
+        Identity::SignedOut => "401".into(),
+        Identity::Status { status } => status.to_string(),
+        Identity::Failing {
+            status,
+            without: Some(w),
+        } => format!("{status} ({w} without the session)"),
+        Identity::Failing {
+            status,
+            without: None,
+        } => format!("{status} (no answer without the session)"),
+        Identity::Unreachable { .. } => "—".into(),
     }
 }
 
@@ -124,10 +147,15 @@ pub fn reason(c: &Check) -> String {
     match (v, c.first_failure()) {
         (Verdict::Fail, Some(f)) => {
             let o = f.observation.as_ref();
+            let stage = match (o.map(|o| o.stage()), f.target_stage) {
+                (Some(s), _) if s != Stage::Unknown => s.as_str(),
+                (_, Some(t)) => t.as_str(),
+                _ => "an unknown stage",
+            };
             format!(
                 "at step “{}”, served by {}{}: {}.",
                 step_title(f),
-                o.map_or("an unknown stage", |o| o.stage().as_str()),
+                stage,
                 o.and_then(|o| o.pod())
                     .map(|p| format!(" (pod {})", code(p)))
                     .unwrap_or_default(),
@@ -144,7 +172,17 @@ pub fn reason(c: &Check) -> String {
                     .map(|n| format!("step “{}”: {}.", step_title(s), cell(n)))
             })
             .unwrap_or_else(|| "the check did not run to the end.".into()),
-        _ => "the same user stayed signed in across refresh, both stages and back.".into(),
+        _ => match (&c.prepared, c.after_rollback) {
+            (Some(p), _) => format!(
+                "the session prepared at {} survived {}, and the same user stayed signed in across refresh, both stages and back.",
+                p.when(),
+                c.event()
+            ),
+            (None, true) => "after the rollback, the same user stayed signed in across refresh, both stages and back.".into(),
+            (None, false) => {
+                "the same user stayed signed in across refresh, both stages and back.".into()
+            }
+        },
     }
 }
 
@@ -159,7 +197,7 @@ pub fn check_markdown(c: &Check) -> String {
     let mut md = String::new();
     let v = c.verdict.unwrap_or(Verdict::Inconclusive);
     let label = if c.after_rollback {
-        " (after rollback)"
+        " (after the rollback)"
     } else if c.prepared.is_some() {
         " (after the change)"
     } else {
@@ -181,7 +219,8 @@ pub fn check_markdown(c: &Check) -> String {
     }
     if let Some(p) = &c.prepared {
         md.push_str(&format!(
-            "| Prepared before the change | {} (id {}) at {}, on {}{}; `_gitlab_session` {}{} |\n",
+            "| Prepared before {} | {} (id {}) at {}, on {}{}; `_gitlab_session` {}{}{} |\n",
+            c.event(),
             code(&p.username),
             p.user_id,
             utc(p.at_ms),
@@ -199,6 +238,11 @@ pub fn check_markdown(c: &Check) -> String {
                 ", remember-me set"
             } else {
                 ""
+            },
+            match p.session.ends_with_browser {
+                Some(true) => ", ends with the browser",
+                Some(false) => ", has an expiry",
+                None => "",
             },
         ));
     }
@@ -225,8 +269,7 @@ pub fn check_markdown(c: &Check) -> String {
             o.map_or("—".into(), |o| utc_time(o.at_ms)),
             o.map_or("—", |o| o.stage().as_str()),
             o.and_then(|o| o.pod()).map_or("—".into(), code),
-            o.and_then(|o| o.http_status())
-                .map_or("—".into(), |h| h.to_string()),
+            o.map_or("—".into(), |o| http_text(&o.identity)),
             o.map_or("—".into(), |o| identity_text(&o.identity)),
             session_text(s),
             result
@@ -290,12 +333,7 @@ pub fn watch_markdown(w: &Watch) -> String {
     }
     md.push_str("| Time (UTC) | Environment | HTTP | Signed in as |\n|---|---|---|---|\n");
     for s in &w.samples {
-        let http = match &s.identity {
-            Identity::SignedIn { .. } => "200".to_string(),
-            Identity::SignedOut => "401".to_string(),
-            Identity::Status { status } => status.to_string(),
-            Identity::Unreachable { .. } => "—".to_string(),
-        };
+        let http = http_text(&s.identity);
         md.push_str(&format!(
             "| {} | {} | {} | {} |\n",
             utc_time(s.at_ms),
@@ -369,6 +407,7 @@ mod tests {
                 present: true,
                 fingerprint: Some(fp.into()),
                 remember: false,
+                ends_with_browser: None,
             },
         };
         c.record(Event::Probed(o(Stage::Main, me.clone(), "a1b2c3d4")), 1.0);

@@ -58,6 +58,10 @@ pub struct SessionCookie {
     /// Whether `remember_user_token` (Devise rememberable) is there: presence only.
     #[serde(default)]
     pub remember: bool,
+    /// Whether the cookie has no expiry and so ends with the browser (GitLab's own
+    /// `_gitlab_session` under the old store and today), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_with_browser: Option<bool>,
 }
 
 impl SessionCookie {
@@ -70,6 +74,12 @@ impl SessionCookie {
             (Some(_), None) => true,
             _ => false,
         }
+    }
+
+    /// The same session: presence and fingerprint (what the cookie's lifetime or remember-me
+    /// do is not the session).
+    pub fn same_as(&self, other: &SessionCookie) -> bool {
+        self.present == other.present && self.fingerprint == other.fingerprint
     }
 }
 
@@ -92,6 +102,10 @@ pub struct Prepared {
     pub at_ms: f64,
     /// The change issue the result belongs to, if the user gave one.
     pub issue_url: Option<String>,
+    /// The browser run it was prepared in (a marker that ends with the browser): a check in
+    /// another run knows the browser was restarted in between.
+    #[serde(default)]
+    pub browser_run: Option<String>,
 }
 
 /// The version of the stored [`Prepared`] shape.
@@ -131,7 +145,7 @@ impl Prepared {
         let (user_id, username) = match &o.identity {
             Identity::SignedIn { id, username } => (*id, username.clone()),
             Identity::SignedOut => return Err(PrepareError::SignedOut),
-            Identity::Status { status } => {
+            Identity::Status { status } | Identity::Failing { status, .. } => {
                 return Err(PrepareError::Unreadable(format!("HTTP {status}")))
             }
             Identity::Unreachable { detail } => {
@@ -151,7 +165,14 @@ impl Prepared {
             pod: o.pod().map(str::to_string),
             at_ms: o.at_ms,
             issue_url,
+            browser_run: None,
         })
+    }
+
+    /// Marks the browser run this session was prepared in.
+    pub fn in_browser_run(mut self, run: Option<String>) -> Prepared {
+        self.browser_run = run;
+        self
     }
 
     /// `HH:MM UTC` of the preparation, for sentences.
@@ -183,7 +204,7 @@ impl Observation {
         match self.identity {
             Identity::SignedIn { .. } => Some(200),
             Identity::SignedOut => Some(401),
-            Identity::Status { status } => Some(status),
+            Identity::Status { status } | Identity::Failing { status, .. } => Some(status),
             Identity::Unreachable { .. } => None,
         }
     }
@@ -305,6 +326,9 @@ pub struct Check {
     /// The check runs after a rollback (sessions written after the change must still read).
     #[serde(default)]
     pub after_rollback: bool,
+    /// The browser run the check started in (see [`Prepared::browser_run`]).
+    #[serde(default)]
+    pub browser_run: Option<String>,
 }
 
 fn shape_v1() -> u32 {
@@ -361,7 +385,29 @@ impl Check {
             version: CHECK_VERSION,
             prepared: None,
             after_rollback: false,
+            browser_run: None,
         }
+    }
+
+    /// Marks the browser run this check runs in.
+    pub fn in_browser_run(mut self, run: Option<String>) -> Check {
+        self.browser_run = run;
+        self
+    }
+
+    /// "the change", or "the rollback" for a check labelled after one: the event the
+    /// prepared session had to survive.
+    pub fn event(&self) -> &'static str {
+        if self.after_rollback {
+            "the rollback"
+        } else {
+            "the change"
+        }
+    }
+
+    /// Whether the browser was restarted between the preparation and this check.
+    fn restarted_since(&self, p: &Prepared) -> bool {
+        matches!((&p.browser_run, &self.browser_run), (Some(a), Some(b)) if a != b)
     }
 
     /// This check compares with a session prepared before the change.
@@ -452,7 +498,7 @@ impl Check {
         note: Option<String>,
     ) {
         let session_changed = match (&observation, self.last_fingerprint()) {
-            (Some(o), Some(prev)) => Some(o.session != *prev),
+            (Some(o), Some(prev)) => Some(!o.session.same_as(prev)),
             _ => None,
         };
         self.steps.push(StepResult {
@@ -537,19 +583,46 @@ impl Check {
         self.steps.iter().find(|s| s.verdict == Verdict::Fail)
     }
 
+    /// The stage that answered a probe, for sentences: the page's own signals, else the stage
+    /// the step asked for with `gitlab_canary` (an error page names none).
+    fn place(&self, kind: StepKind, o: &Observation) -> String {
+        match (o.stage(), self.target_of(kind)) {
+            (Stage::Unknown, Some(t)) => {
+                format!("{} (as asked; the error page names no stage)", t.as_str())
+            }
+            (Stage::Unknown, None) => "a stage the error page does not name".into(),
+            (s, _) => format!("{}{}", s.as_str(), pod_suffix(o)),
+        }
+    }
+
+    /// The sentence for a step whose every request with the session failed with a 5xx while
+    /// the same request without it worked: who is locked out, and until when.
+    fn broken_sentence(&self, kind: StepKind, o: &Observation, status: u16) -> String {
+        let who = match (kind, self.target_of(kind)) {
+            (StepKind::OtherStage | StepKind::Back, Some(t)) => format!(
+                "users whose session was written by {} cannot use {} until they clear their cookies",
+                other(t).as_str(),
+                t.as_str()
+            ),
+            _ => "users with such a session cannot use GitLab until they clear their cookies".into(),
+        };
+        format!(
+            "every request that carries this session fails with HTTP {status} on {}, while requests without it work: {who}",
+            self.place(kind, o)
+        )
+    }
+
     /// Judges one probe of a step that expects the baseline user.
     fn judge(&self, kind: StepKind, o: &Observation) -> (Verdict, Option<String>) {
+        if let Some(status) = o.identity.session_broken() {
+            return (Verdict::Fail, Some(self.broken_sentence(kind, o, status)));
+        }
+        if let Some(why) = o.identity.no_verdict() {
+            return (Verdict::Inconclusive, Some(why));
+        }
         let user = self.user();
         let page = o.detection.as_ref().and_then(|d| d.signed_in);
         match (&o.identity, user) {
-            (Identity::Status { status }, _) => (
-                Verdict::Inconclusive,
-                Some(format!("/api/v4/user answered HTTP {status}")),
-            ),
-            (Identity::Unreachable { detail }, _) => (
-                Verdict::Inconclusive,
-                Some(format!("/api/v4/user did not answer ({detail})")),
-            ),
             (Identity::SignedOut, _) if page == Some(true) => (
                 Verdict::Inconclusive,
                 Some("the API says signed out but the page shows a signed-in user".into()),
@@ -598,6 +671,8 @@ impl Check {
                     _ => (Verdict::Pass, None),
                 }
             }
+            // Answers that say nothing of the session were judged above.
+            _ => (Verdict::Inconclusive, o.identity.no_verdict()),
         }
     }
 
@@ -606,12 +681,38 @@ impl Check {
     /// check can still run (a signed-in user, the prepared one or not).
     fn judge_prepared(&self, o: &Observation) -> Option<(Verdict, Option<String>, bool)> {
         let p = self.prepared.as_ref()?;
+        let event = self.event();
+        // The browser's life-cycle is not the change: a session cookie that ends with the
+        // browser is gone after a restart whatever the change did.
+        if self.restarted_since(p)
+            && p.session.ends_with_browser == Some(true)
+            && (!o.session.present || p.session.replaced_by(&o.session))
+        {
+            return Some((
+                Verdict::Inconclusive,
+                Some(format!(
+                    "the browser was restarted after the session was prepared at {}, and GitLab's session cookie ends with the browser: prepare again and keep the browser open until the check",
+                    p.when()
+                )),
+                false,
+            ));
+        }
         let lost = format!("the session prepared at {} did not survive", p.when());
+        if let Some(status) = o.identity.session_broken() {
+            return Some((
+                Verdict::Fail,
+                Some(format!(
+                    "{lost}: every request that carries it fails with HTTP {status} on {}, while requests without it work: users whose session was written before {event} cannot use GitLab until they clear their cookies",
+                    self.place(StepKind::Baseline, o)
+                )),
+                false,
+            ));
+        }
         Some(match &o.identity {
             Identity::SignedOut => (
                 Verdict::Fail,
                 Some(format!(
-                    "{lost}: signed out at the first request after the change (on {}{})",
+                    "{lost}: signed out at the first request after {event} (on {}{})",
                     o.stage().as_str(),
                     pod_suffix(o)
                 )),
@@ -893,6 +994,7 @@ mod tests {
                 present: true,
                 fingerprint: Some(fp.into()),
                 remember: false,
+                ends_with_browser: None,
             },
         }
     }
@@ -1315,5 +1417,139 @@ mod tests {
         assert_eq!(history[0].verdict, Some(Verdict::Pass));
         assert_eq!(history[0].steps.len(), 5);
         assert!(!history[0].after_rollback);
+    }
+
+    /// What a 500 page answers: no stage signal, `/api/v4/user` failing with the session and
+    /// answering `without` without it.
+    fn failing(status: u16, without: Option<u16>, fp: &str) -> Observation {
+        Observation {
+            at_ms: 1.0,
+            identity: Identity::Failing { status, without },
+            detection: None,
+            session: SessionCookie {
+                present: true,
+                fingerprint: Some(fp.into()),
+                remember: false,
+                ends_with_browser: Some(true),
+            },
+        }
+    }
+
+    #[test]
+    fn a_session_that_breaks_every_request_on_the_other_stage_is_a_fail() {
+        // Mixed stages: canary's store raises on the session main wrote (shared keys, no coder).
+        let c = drive(new(false), |step, target| match step {
+            StepKind::OtherStage => failing(500, Some(401), "aa"),
+            _ => obs(me(), target.unwrap_or(Stage::Main), "aa"),
+        });
+        assert_eq!(c.verdict, Some(Verdict::Fail));
+        let f = c.first_failure().unwrap();
+        assert_eq!(f.kind, StepKind::OtherStage);
+        assert_eq!(
+            f.note.as_deref(),
+            Some("every request that carries this session fails with HTTP 500 on canary (as asked; the error page names no stage), while requests without it work: users whose session was written by main cannot use canary until they clear their cookies")
+        );
+        assert_eq!(c.steps.last().unwrap().kind, StepKind::Restore);
+        let r = crate::report::reason(&c);
+        assert!(
+            r.starts_with("at step “Other stage (canary)”, served by canary"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn gitlab_failing_with_and_without_the_session_is_inconclusive() {
+        let c = drive(new(false), |step, target| match step {
+            StepKind::OtherStage => failing(502, Some(502), "aa"),
+            _ => obs(me(), target.unwrap_or(Stage::Main), "aa"),
+        });
+        assert_eq!(c.verdict, Some(Verdict::Inconclusive));
+        assert_eq!(
+            c.steps[2].note.as_deref(),
+            Some("GitLab answered HTTP 502 with and without the session")
+        );
+        assert!(c.first_failure().is_none());
+    }
+
+    #[test]
+    fn a_prepared_session_that_breaks_every_request_fails_at_the_baseline() {
+        let c = drive(new(false).with_prepared(Some(prepared("aa"))), |_, _| {
+            failing(500, Some(401), "aa")
+        });
+        assert_eq!(c.verdict, Some(Verdict::Fail));
+        assert_eq!(
+            c.steps[0].note.as_deref(),
+            Some("the session prepared at 03:01 UTC did not survive: every request that carries it fails with HTTP 500 on a stage the error page does not name, while requests without it work: users whose session was written before the change cannot use GitLab until they clear their cookies")
+        );
+        // After a rollback the words follow the label.
+        let c = drive(
+            new(false)
+                .with_prepared(Some(prepared("aa")))
+                .labelled_after_rollback(true),
+            |_, _| obs(SIGNED_OUT, Stage::Main, "anon"),
+        );
+        let note = c.steps[0].note.as_deref().unwrap_or_default();
+        assert!(note.contains("after the rollback"), "{note}");
+        let md = crate::report::check_markdown(&c);
+        assert!(md.contains("| Prepared before the rollback |"), "{md}");
+        assert!(md.contains("(after the rollback)"), "{md}");
+        assert!(!md.contains("request after the change"), "{md}");
+    }
+
+    fn prepared_in_run(fp: &str, run: &str, ends_with_browser: bool) -> Prepared {
+        let mut p = prepared(fp).in_browser_run(Some(run.into()));
+        p.session.ends_with_browser = Some(ends_with_browser);
+        p
+    }
+
+    #[test]
+    fn a_browser_restart_that_dropped_the_session_cookie_is_no_verdict() {
+        // Restarted, signed in again: a new session, not the change's doing.
+        let c = drive(
+            new(false)
+                .with_prepared(Some(prepared_in_run("aa", "run-1", true)))
+                .in_browser_run(Some("run-2".into())),
+            |_, target| obs(me(), target.unwrap_or(Stage::Main), "new1"),
+        );
+        assert_eq!(c.verdict, Some(Verdict::Inconclusive), "{:?}", kinds(&c));
+        assert_eq!(
+            c.steps[0].note.as_deref(),
+            Some("the browser was restarted after the session was prepared at 03:01 UTC, and GitLab's session cookie ends with the browser: prepare again and keep the browser open until the check")
+        );
+        // Restarted, signed out: the same.
+        let c = drive(
+            new(false)
+                .with_prepared(Some(prepared_in_run("aa", "run-1", true)))
+                .in_browser_run(Some("run-2".into())),
+            |_, _| Observation {
+                session: SessionCookie::default(),
+                ..obs(SIGNED_OUT, Stage::Main, "x")
+            },
+        );
+        assert_eq!(c.verdict, Some(Verdict::Inconclusive));
+        // The browser restored its session: the very session survived, judged as usual.
+        let c = drive(
+            new(false)
+                .with_prepared(Some(prepared_in_run("aa", "run-1", true)))
+                .in_browser_run(Some("run-2".into())),
+            |_, target| obs(me(), target.unwrap_or(Stage::Main), "aa"),
+        );
+        assert_eq!(c.verdict, Some(Verdict::Pass));
+        // A cookie with an expiry does not end with the browser: a new session is a FAIL.
+        let c = drive(
+            new(false)
+                .with_prepared(Some(prepared_in_run("aa", "run-1", false)))
+                .in_browser_run(Some("run-2".into())),
+            |_, target| obs(me(), target.unwrap_or(Stage::Main), "new1"),
+        );
+        assert_eq!(c.verdict, Some(Verdict::Fail));
+        // No restart: a replaced session is a FAIL.
+        let c = drive(
+            new(false)
+                .with_prepared(Some(prepared_in_run("aa", "run-1", true)))
+                .in_browser_run(Some("run-1".into())),
+            |_, target| obs(me(), target.unwrap_or(Stage::Main), "new1"),
+        );
+        assert_eq!(c.verdict, Some(Verdict::Fail));
     }
 }

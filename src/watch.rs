@@ -48,6 +48,13 @@ pub struct Watch {
     /// Sessions prepared before the change: each host's baseline from the first sample on.
     #[serde(default)]
     pub prepared: Vec<Prepared>,
+    /// The browser run the watch started in (see [`Prepared::browser_run`]).
+    #[serde(default)]
+    pub browser_run: Option<String>,
+    /// When a browser restart ended the watch: the samples after it would not be the same
+    /// session (GitLab's session cookie ends with the browser).
+    #[serde(default)]
+    pub restarted_ms: Option<f64>,
 }
 
 impl Watch {
@@ -69,6 +76,66 @@ impl Watch {
             loss_announced: false,
             version: WATCH_VERSION,
             prepared: Vec::new(),
+            browser_run: None,
+            restarted_ms: None,
+        }
+    }
+
+    /// Marks the browser run the watch runs in.
+    pub fn in_browser_run(mut self, run: Option<String>) -> Watch {
+        self.browser_run = run;
+        self
+    }
+
+    /// Stops an active watch that started in another browser run than `run`: the browser was
+    /// restarted in the middle of it. Returns true when it did.
+    pub fn stop_if_restarted(&mut self, run: Option<&str>, now_ms: f64) -> bool {
+        let restarted = self.active()
+            && matches!((self.browser_run.as_deref(), run), (Some(a), Some(b)) if a != b);
+        if restarted {
+            self.restarted_ms = Some(now_ms);
+            self.stop(now_ms);
+        }
+        restarted
+    }
+
+    /// How many samples said nothing about the session (GitLab failing for everyone, no
+    /// answer): a watch never calls those "signed in".
+    pub fn unanswered(&self) -> usize {
+        self.samples
+            .iter()
+            .filter(|s| s.identity.no_verdict().is_some())
+            .count()
+    }
+
+    /// What the first loss was, in one sentence (without the host and time).
+    pub fn loss_sentence(&self, s: &Sample) -> String {
+        if let Some(status) = s.identity.session_broken() {
+            return format!("every request that carries the session fails with HTTP {status}, while requests without it work: users with such a session cannot use GitLab until they clear their cookies");
+        }
+        match &s.identity {
+            Identity::SignedOut => "signed out".into(),
+            Identity::SignedIn { username, .. } => {
+                let first = self
+                    .prepared
+                    .iter()
+                    .find(|p| p.host == s.host)
+                    .map(|p| p.username.as_str())
+                    .or_else(|| {
+                        self.samples.iter().find_map(|x| match &x.identity {
+                            Identity::SignedIn { username, .. } if x.host == s.host => {
+                                Some(username.as_str())
+                            }
+                            _ => None,
+                        })
+                    });
+                match first {
+                    Some(u) if u != username => format!("signed in as @{username}, not @{u}"),
+                    _ if s.session.as_ref().is_some_and(|c| c.remember) => "the session was replaced by a new one; remember-me signed the user in again, so users without it were signed out".into(),
+                    _ => "the session was replaced by a new one".into(),
+                }
+            }
+            _ => "no answer".into(),
         }
     }
 
@@ -145,7 +212,10 @@ impl Watch {
                     (other_user || replaced).then_some(i)
                 }
                 (Identity::SignedOut, Some(_)) => Some(i),
-                // An error page or no answer says nothing about the session.
+                // Every request with the session fails while requests without it work: the
+                // session is unusable, whoever it belonged to.
+                (id, _) if id.session_broken().is_some() => Some(i),
+                // An error for everyone or no answer says nothing about the session.
                 _ => None,
             }
         })
@@ -187,6 +257,7 @@ mod tests {
             present: true,
             fingerprint: Some(fp.into()),
             remember: true,
+            ends_with_browser: None,
         });
         sample
     }
@@ -280,11 +351,13 @@ mod tests {
                 present: true,
                 fingerprint: Some("aa".into()),
                 remember: false,
+                ends_with_browser: None,
             },
             stage: crate::stage::Stage::Main,
             pod: None,
             at_ms: 0.0,
             issue_url: None,
+            browser_run: None,
         };
         let mut w = Watch::new(vec![h.into()], 0.0, 60, 120, "v".into()).from_prepared(vec![
             p.clone(),
@@ -309,5 +382,52 @@ mod tests {
         assert_eq!((w.version, w.samples.len()), (1, 3));
         assert_eq!(w.first_loss().map(|s| s.at_ms), Some(w.samples[2].at_ms));
         assert_eq!(w.migrated().version, WATCH_VERSION);
+    }
+
+    #[test]
+    fn a_session_that_breaks_every_request_is_lost_and_an_outage_is_not_signed_in() {
+        let h = "staging.gitlab.com";
+        let mut w = Watch::new(vec![h.into()], 0.0, 60, 120, "v".into());
+        assert!(!w.record(with_session(s(1.0, h, me()), "aa")));
+        let outage = Identity::Failing {
+            status: 502,
+            without: Some(502),
+        };
+        assert!(!w.record(with_session(s(2.0, h, outage), "aa")));
+        assert_eq!(w.unanswered(), 1);
+        assert!(w.first_loss().is_none());
+        let broken = Identity::Failing {
+            status: 500,
+            without: Some(401),
+        };
+        assert!(w.record(with_session(s(3.0, h, broken), "aa")));
+        let lost = w.first_loss().unwrap().clone();
+        assert_eq!(lost.at_ms, 3.0);
+        assert!(w
+            .loss_sentence(&lost)
+            .starts_with("every request that carries the session fails with HTTP 500"));
+        // Broken from the very first sample (prepared before a change that broke it).
+        let mut w = Watch::new(vec![h.into()], 0.0, 60, 120, "v".into());
+        assert!(w.record(s(
+            1.0,
+            h,
+            Identity::Failing {
+                status: 500,
+                without: Some(200)
+            }
+        )));
+    }
+
+    #[test]
+    fn a_browser_restart_stops_the_watch_and_says_so() {
+        let mut w = Watch::new(vec!["gitlab.com".into()], 0.0, 60, 120, "v".into())
+            .in_browser_run(Some("run-1".into()));
+        assert!(!w.stop_if_restarted(Some("run-1"), 5.0));
+        assert!(w.active());
+        assert!(w.stop_if_restarted(Some("run-2"), 6.0));
+        assert!(!w.active());
+        assert_eq!(w.restarted_ms, Some(6.0));
+        assert!(!w.stop_if_restarted(Some("run-3"), 7.0));
+        assert_eq!(w.restarted_ms, Some(6.0));
     }
 }

@@ -173,7 +173,7 @@ for (const name of browsersUnderTest()) {
       await page.close();
     });
 
-    it('after a rollback that cannot read sessions written after the change: FAIL, labelled "after rollback"', async () => {
+    it('after a rollback that cannot read sessions written after the change: FAIL, in the words of "after the rollback"', async () => {
       // Applied first; the user signs in after the change (a session of the new code), prepares.
       await change({ action: 'apply', kind: 'unreadable-after-on-rollback' });
       const { page, tabId } = await signedInTab('/proof/rollback');
@@ -183,8 +183,10 @@ for (const name of browsersUnderTest()) {
       const { check, view } = await runCheck(tabId, { afterRollback: true });
       assert.equal(check.verdict, 'FAIL');
       assert.equal(check.afterRollback, true);
-      assert.match(check.steps[0].note, /did not survive: signed out at the first request after the change/);
-      assert.match(view.report, /^### Session continuity check \(after rollback\): ❌ FAIL/);
+      assert.match(check.steps[0].note, /did not survive: signed out at the first request after the rollback/);
+      assert.match(view.report, /^### Session continuity check \(after the rollback\): ❌ FAIL/);
+      assert.match(view.report, /\| Prepared before the rollback \|/);
+      assert.doesNotMatch(view.report, /request after the change/);
       assert.match(view.report, /\| Run \| after a rollback/);
       await page.close();
     });

@@ -349,7 +349,7 @@ for (const name of browsersUnderTest()) {
       await env.standin.flushSessions();
       // One interval, plus the time to take a sample and render: generous, still far below a
       // 30 s alarm minimum, so a clamped alarm would fail this (neither browser clamps here).
-      await popup.waitForFunction((sel) => /^Session lost: staging\.gitlab\.com at /.test(document.querySelector(sel).textContent.trim()), SEL.watch.status, {
+      await popup.waitForFunction((sel) => /^Session lost on staging\.gitlab\.com at .*: signed out\.$/.test(document.querySelector(sel).textContent.trim()), SEL.watch.status, {
         timeout: intervalSecs * 1000 + 10_000,
         what: 'watch-status "Session lost"',
       });

@@ -142,6 +142,8 @@ pub async fn on_tab_updated(tab_id: i32, complete: bool) {
 pub async fn on_started() {
     // After an update, stored checks and watches take today's shape before anything reads them.
     crate::checker::migrate_storage().await;
+    // A watch that began before a browser restart stops and says so.
+    crate::checker::notice_restart().await;
     let (settings, _) = switch::settings().await;
     let mut patterns: Vec<String> = GITLAB_TABS.iter().map(|p| p.to_string()).collect();
     patterns.extend(settings.custom.iter().map(|c| format!("*://{}/*", c.host)));

@@ -18,7 +18,7 @@ use crate::messages::{
     PREPARED_KEY, WATCH_KEY,
 };
 use crate::post::{parse_issue_url, IssueRef, PostError};
-use crate::preference::{under_domain, Scope};
+use crate::preference::{under_domain, FoundCookie, Scope};
 use crate::report;
 use crate::session::{
     remember, Action, Check, Event, Observation, Prepared, SessionCookie, StepKind, Verdict,
@@ -30,7 +30,7 @@ use crate::watch::{Sample, Watch};
 /// popup wake it sooner).
 pub const CHECK_ALARM: &str = "session-check";
 pub const WATCH_ALARM: &str = "session-watch";
-const SESSION_COOKIE: &str = "_gitlab_session";
+use crate::switch::SESSION_COOKIE;
 /// Devise rememberable's cookie: only whether it is there is ever read.
 const REMEMBER_COOKIE: &str = "remember_user_token";
 const RELOAD_TIMEOUT_MS: u32 = 30_000;
@@ -156,7 +156,8 @@ async fn prepare(tab_id: i32, issue_url: Option<String>) -> Result<(), String> {
     }
     let o = probe(&target).await?;
     let p = Prepared::from_observation(&target.env.host, &o, issue_url)
-        .map_err(|e| e.sentence(&target.env.host))?;
+        .map_err(|e| e.sentence(&target.env.host))?
+        .in_browser_run(browser_run().await);
     let mut list = load_prepared().await;
     list.retain(|x| x.host != p.host);
     list.push(p);
@@ -198,7 +199,8 @@ async fn start_check(tab_id: i32, guided: bool, after_rollback: bool) -> Result<
             .into_iter()
             .find(|p| p.host == target.env.host),
     )
-    .labelled_after_rollback(after_rollback);
+    .labelled_after_rollback(after_rollback)
+    .in_browser_run(browser_run().await);
     save_check(&check).await;
     let _ = Area::Local.delete(CANCEL_KEY).await;
     // Chromium's minimum period is 30 s; the alarm only matters if the worker is stopped.
@@ -419,7 +421,12 @@ async fn probe(target: &Target) -> Result<Observation, String> {
         match browser::inject(tab_id, "user.js").await {
             Ok(user) if user.is_object() => {
                 let identity = match from_js::<UserReport>(user.clone()) {
-                    Ok(report) => report.identity(from_js::<ApiUser>(user).ok()),
+                    Ok(mut report) => {
+                        if report.status.is_some_and(|s| s >= 500) {
+                            control(target, &mut report).await;
+                        }
+                        report.identity(from_js::<ApiUser>(user).ok())
+                    }
                     Err(_) => Identity::Unreachable {
                         detail: "unreadable answer from the page".into(),
                     },
@@ -441,14 +448,58 @@ async fn probe(target: &Target) -> Result<Observation, String> {
     Err(browser::msg("errProbe", &[&last_error.0]))
 }
 
+/// After every try with the session answered 5xx: the same request from the page without the
+/// session (`control.js`), on the same stage, into `report.without`.
+async fn control(target: &Target, report: &mut UserReport) {
+    let tab_id = target.tab.id;
+    let answer = switch::without_session(&target.jar, &target.env.host, async {
+        let raw = browser::inject(tab_id, "control.js").await?;
+        let r = from_js::<UserReport>(raw)?;
+        r.status.ok_or(BrowserError(r.error.unwrap_or_default()))
+    })
+    .await;
+    match answer {
+        Ok(status) => report.without = Some(status),
+        Err(e) => report.without_error = Some(e.0),
+    }
+}
+
 async fn session_cookie(target: &Target) -> SessionCookie {
     session_cookie_in(&target.jar, &target.env.host).await
 }
 
+/// A cookie as `cookies.getAll` describes it: what [`FoundCookie`] keeps, and whether it ends
+/// with the browser (no expiry).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SeenCookie {
+    domain: String,
+    host_only: bool,
+    value: String,
+    #[serde(default)]
+    session: bool,
+}
+
+impl SeenCookie {
+    fn sent_to(&self, host: &str) -> bool {
+        FoundCookie {
+            domain: self.domain.clone(),
+            host_only: self.host_only,
+            path: String::new(),
+            value: String::new(),
+        }
+        .sent_to(host)
+    }
+}
+
 /// `_gitlab_session` for `host` in a cookie store: presence and fingerprint (the value goes
-/// into the hash and nowhere else), and whether `remember_user_token` is there.
+/// into the hash and nowhere else), whether it ends with the browser, and whether
+/// `remember_user_token` is there.
 async fn session_cookie_in(jar: &crate::browser::cookies::Jar, host: &str) -> SessionCookie {
-    let cookies = jar.named(SESSION_COOKIE).await.unwrap_or_default();
+    let cookies: Vec<SeenCookie> = match jar.named_raw(SESSION_COOKIE).await {
+        Ok(all) => from_js(all).unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
     let remember = jar
         .named(REMEMBER_COOKIE)
         .await
@@ -465,6 +516,38 @@ async fn session_cookie_in(jar: &crate::browser::cookies::Jar, host: &str) -> Se
         present: true,
         fingerprint: browser::fingerprint(&c.value).await.ok(),
         remember,
+        ends_with_browser: Some(c.session),
+    }
+}
+
+/// `storage.session` key of this browser run's marker: the area ends with the browser, so a
+/// marker that differs from a prepared session's means the browser was restarted since.
+const RUN_KEY: &str = "browserRun";
+
+/// This browser run's marker, made on first use.
+pub async fn browser_run() -> Option<String> {
+    if let Ok(Some(run)) = Area::Session.read::<String>(RUN_KEY).await {
+        return Some(run);
+    }
+    let run = format!(
+        "{:x}-{:x}",
+        now_ms() as u64,
+        (js_sys::Math::random() * 4_294_967_296.0) as u64
+    );
+    Area::Session.write(RUN_KEY, &run).await.ok()?;
+    Some(run)
+}
+
+/// At start-up: a watch that began in an earlier browser run was interrupted by a restart; it
+/// stops and says so.
+pub async fn notice_restart() {
+    let run = browser_run().await;
+    let Some(mut w) = Area::Local.read::<Watch>(WATCH_KEY).await.ok().flatten() else {
+        return;
+    };
+    if w.stop_if_restarted(run.as_deref(), now_ms()) {
+        let _ = Area::Local.write(WATCH_KEY, &w).await;
+        let _ = browser::clear_alarm(WATCH_ALARM).await;
     }
 }
 
@@ -489,7 +572,8 @@ async fn start_watch(
         limit_minutes,
         VERSION.into(),
     )
-    .from_prepared(load_prepared().await);
+    .from_prepared(load_prepared().await)
+    .in_browser_run(browser_run().await);
     Area::Local.write(WATCH_KEY, &w).await.map_err(|e| e.0)?;
     browser::alarm(WATCH_ALARM, f64::from(w.interval_secs) / 60.0)
         .await
@@ -520,6 +604,9 @@ async fn sample_watch() {
         let _ = browser::clear_alarm(WATCH_ALARM).await;
         return;
     };
+    if w.stop_if_restarted(browser_run().await.as_deref(), now_ms()) {
+        let _ = Area::Local.write(WATCH_KEY, &w).await;
+    }
     if !w.active() {
         let _ = browser::clear_alarm(WATCH_ALARM).await;
         return;
@@ -533,21 +620,19 @@ async fn sample_watch() {
     let mut lost: Option<Sample> = None;
     let (settings, _) = switch::settings().await;
     for host in w.hosts.clone() {
-        let identity = switch::identity_at(&format!("https://{host}/api/v4/user"), 15_000).await;
         // The default cookie store, where the browser's own session for the host lives.
-        let session = match crate::environment::environment_for_url(
-            &format!("https://{host}/"),
-            &settings.custom,
-        ) {
-            Ok(env) => {
-                let jar = crate::browser::cookies::Jar {
-                    store_id: None,
-                    site: env.cookie_domain,
-                };
-                Some(session_cookie_in(&jar, &host).await)
-            }
-            Err(_) => None,
+        let Ok(env) =
+            crate::environment::environment_for_url(&format!("https://{host}/"), &settings.custom)
+        else {
+            continue;
         };
+        let jar = crate::browser::cookies::Jar {
+            store_id: None,
+            site: env.cookie_domain,
+        };
+        let identity =
+            switch::identity_at(&format!("https://{host}/api/v4/user"), 15_000, &jar, &host).await;
+        let session = Some(session_cookie_in(&jar, &host).await);
         let sample = Sample {
             at_ms: now_ms(),
             host,
@@ -565,7 +650,10 @@ async fn sample_watch() {
         let _ = browser::notify(
             "session-lost",
             &browser::msg("watchLostTitle", &[]),
-            &browser::msg("watchLostBody", &[&s.host, &report::utc(s.at_ms)]),
+            &browser::msg(
+                "watchLostBody",
+                &[&s.host, &report::utc(s.at_ms), &w.loss_sentence(&s)],
+            ),
         )
         .await;
         crate::background::refresh_all().await;

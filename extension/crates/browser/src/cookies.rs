@@ -182,13 +182,78 @@ impl Jar {
 
     /// Every cookie with this name in the store. Only `FoundCookie`'s fields are kept.
     pub async fn named(&self, name: &str) -> Result<Vec<FoundCookie>, BrowserError> {
+        from_js(self.named_raw(name).await?)
+    }
+
+    /// Every cookie with this name in the store, as the browser describes them.
+    pub async fn named_raw(&self, name: &str) -> Result<JsValue, BrowserError> {
         let details = to_js(&GetAll {
             name,
             store_id: self.store_id.as_deref(),
         })?;
         // `null` asks for cookies of every first-party domain.
-        let all = with_fpi(cookies_get_all, details, &JsValue::NULL).await?;
-        from_js(all)
+        with_fpi(cookies_get_all, details, &JsValue::NULL).await
+    }
+
+    /// Takes every cookie named `name` that the browser sends to `host` out of the store, for
+    /// one control request made without it; [`Jar::put_back`] restores them. The cookies stay
+    /// JS objects: their values never enter the extension's own memory or storage.
+    pub async fn take(&self, name: &str, host: &str) -> Result<Vec<JsValue>, BrowserError> {
+        let site = JsValue::from_str(&self.site);
+        let all = js_sys::Array::from(&self.named_raw(name).await?);
+        let mut taken = Vec::new();
+        for raw in all.iter() {
+            let Ok(c) = from_js::<FoundCookie>(raw.clone()) else {
+                continue;
+            };
+            if !c.sent_to(host) {
+                continue;
+            }
+            let details = to_js(&RemoveDetails {
+                url: &format!("https://{}{}", c.domain.trim_start_matches('.'), c.path),
+                name,
+                store_id: self.store_id.as_deref(),
+            })?;
+            with_fpi(cookies_remove, details, &site).await?;
+            taken.push(raw);
+        }
+        Ok(taken)
+    }
+
+    /// Writes back cookies that [`Jar::take`] took, with every attribute they had.
+    pub async fn put_back(&self, taken: &[JsValue]) -> Result<(), BrowserError> {
+        let site = JsValue::from_str(&self.site);
+        for raw in taken {
+            let details = js_sys::Object::new();
+            for key in [
+                "name",
+                "value",
+                "path",
+                "secure",
+                "httpOnly",
+                "sameSite",
+                "expirationDate",
+                "storeId",
+                "firstPartyDomain",
+                "partitionKey",
+            ] {
+                let v = crate::property(raw, key);
+                if !v.is_undefined() && !v.is_null() {
+                    let _ = crate::set_property(&details, key, &v);
+                }
+            }
+            let domain = crate::property(raw, "domain").as_string().unwrap_or_default();
+            let path = crate::property(raw, "path")
+                .as_string()
+                .unwrap_or_else(|| "/".into());
+            if crate::property(raw, "hostOnly").as_bool() == Some(false) {
+                let _ = crate::set_property(&details, "domain", &JsValue::from_str(&domain));
+            }
+            let url = format!("https://{}{path}", domain.trim_start_matches('.'));
+            let _ = crate::set_property(&details, "url", &JsValue::from_str(&url));
+            with_fpi(cookies_set, details.into(), &site).await?;
+        }
+        Ok(())
     }
 
     /// Performs one operation of a [`crate::preference::Plan`].

@@ -5,7 +5,7 @@
 use crate::cookies::{store_for_tab, Jar};
 use crate::environment::{environment_for_url, Environment};
 use crate::errors::UserError;
-use crate::messages::Identity;
+use crate::messages::{Identity, PROBE_ATTEMPTS, PROBE_RETRY_MS};
 use crate::preference::{in_force, plan_keeping, realised, Change, InForce, Preference, Scope};
 use crate::settings::{Settings, SETTINGS_KEY};
 use crate::tabs::{self, Tab};
@@ -137,13 +137,50 @@ fn refused(BrowserError(detail): BrowserError) -> UserError {
     UserError::CookieRefused { detail }
 }
 
-/// Who `GET url` (an `/api/v4/user`) says is signed in, asked with the browser's cookies.
-pub async fn identity_at(url: &str, timeout_ms: u32) -> Identity {
-    match browser::fetch_json(url, timeout_ms).await {
-        Ok((status, body)) => Identity::from_api(status, browser::from_js(body).ok()),
-        Err(BrowserError(detail)) => Identity::Unreachable { detail },
+/// Who `GET url` (an `/api/v4/user` of `host`) says is signed in, asked with the browser's
+/// cookies. A 5xx is tried [`PROBE_ATTEMPTS`] times; if it persists, the same request is made
+/// once without the session ([`without_session`]) to tell a session that breaks GitLab from
+/// GitLab failing for everyone.
+pub async fn identity_at(url: &str, timeout_ms: u32, jar: &Jar, host: &str) -> Identity {
+    let mut status = 0;
+    for attempt in 0..PROBE_ATTEMPTS {
+        if attempt > 0 {
+            tabs::sleep(PROBE_RETRY_MS * attempt).await;
+        }
+        match browser::fetch_json(url, timeout_ms, true).await {
+            Ok((s, _)) if s >= 500 => status = s,
+            Ok((s, body)) => return Identity::from_api(s, browser::from_js(body).ok()),
+            Err(BrowserError(detail)) => return Identity::Unreachable { detail },
+        }
+    }
+    let without = without_session(jar, host, async {
+        browser::fetch_json(url, timeout_ms, true)
+            .await
+            .map(|(s, _)| s)
+    })
+    .await;
+    Identity::Failing {
+        status,
+        without: without.ok(),
     }
 }
+
+/// The control request: `request` made while `_gitlab_session` (and only it) is out of the
+/// jar, so that it reaches the same stage (`gitlab_canary` stays) as a visitor without a
+/// session; the cookie is put back with all its attributes right after, whatever the answer.
+pub async fn without_session(
+    jar: &Jar,
+    host: &str,
+    request: impl std::future::Future<Output = Result<u16, BrowserError>>,
+) -> Result<u16, BrowserError> {
+    let taken = jar.take(SESSION_COOKIE, host).await?;
+    let answer = request.await;
+    jar.put_back(&taken).await?;
+    answer
+}
+
+/// GitLab's session cookie.
+pub const SESSION_COOKIE: &str = "_gitlab_session";
 
 /// One sentence for the user.
 pub fn error_text(e: &UserError) -> String {

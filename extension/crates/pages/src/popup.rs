@@ -672,8 +672,22 @@ impl Popup {
         self.show("watch-start", !active);
         self.show("watch-stop", active);
         let Some(w) = watch else { return };
+        let unanswered = w.unanswered();
         let status = match (w.first_loss(), active) {
-            (Some(s), _) => msg("watchLost", &[&s.host, &report::utc(s.at_ms)]),
+            (Some(s), _) => msg(
+                "watchLost",
+                &[&s.host, &report::utc(s.at_ms), &w.loss_sentence(s)],
+            ),
+            // Never "signed in so far" over samples that said nothing of the session.
+            (None, true) if unanswered > 0 => msg(
+                "watchActiveUnanswered",
+                &[
+                    &w.hosts.join(", "),
+                    &w.samples.len().to_string(),
+                    &unanswered.to_string(),
+                    &report::utc(w.until_ms),
+                ],
+            ),
             (None, true) => msg(
                 "watchActive",
                 &[
@@ -682,7 +696,13 @@ impl Popup {
                     &report::utc(w.until_ms),
                 ],
             ),
-            (None, false) => msg("watchStopped", &[&w.samples.len().to_string()]),
+            (None, false) => match w.restarted_ms {
+                Some(at) => msg(
+                    "watchRestarted",
+                    &[&report::utc(at), &w.samples.len().to_string()],
+                ),
+                None => msg("watchStopped", &[&w.samples.len().to_string()]),
+            },
         };
         self.set_text("watch-status", &status);
         let state = match (w.first_loss(), active) {
