@@ -242,7 +242,9 @@ impl Jar {
                     let _ = crate::set_property(&details, key, &v);
                 }
             }
-            let domain = crate::property(raw, "domain").as_string().unwrap_or_default();
+            let domain = crate::property(raw, "domain")
+                .as_string()
+                .unwrap_or_default();
             let path = crate::property(raw, "path")
                 .as_string()
                 .unwrap_or_else(|| "/".into());
