@@ -17,4 +17,5 @@ pub mod report;
 pub mod session;
 pub mod settings;
 pub mod stage;
+pub mod utc;
 pub mod watch;

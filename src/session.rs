@@ -177,7 +177,7 @@ impl Prepared {
 
     /// `HH:MM UTC` of the preparation, for sentences.
     pub fn when(&self) -> String {
-        let t = crate::report::utc_time(self.at_ms);
+        let t = crate::utc::utc_time(self.at_ms);
         format!("{} UTC", t.get(..5).unwrap_or(&t))
     }
 }

@@ -8,6 +8,7 @@
 
 use std::cell::Cell;
 
+use canary_switch::utc::utc;
 use wasm_bindgen::prelude::*;
 
 use crate::browser::{self, from_js, tabs, to_js, Area, BrowserError};
@@ -652,7 +653,7 @@ async fn sample_watch() {
             &browser::msg("watchLostTitle", &[]),
             &browser::msg(
                 "watchLostBody",
-                &[&s.host, &report::utc(s.at_ms), &w.loss_sentence(&s)],
+                &[&s.host, &utc(s.at_ms), &w.loss_sentence(&s)],
             ),
         )
         .await;

@@ -4,7 +4,7 @@
 
 pub use canary_switch::{
     cli, environment, errors, explain, messages, post, preference, reading, report, session,
-    settings, stage, watch,
+    settings, stage, utc, watch,
 };
 pub use canary_switch_browser as browser;
 pub use canary_switch_browser::switch;

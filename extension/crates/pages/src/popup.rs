@@ -28,6 +28,7 @@ use crate::session::{Check, Prepared, StepKind, Verdict};
 use crate::settings::SETTINGS_KEY;
 use crate::stage::Stage;
 use crate::switch::{self, change_text, error_text, Target};
+use crate::utc::utc;
 use crate::watch::Watch;
 
 const RELOAD_TIMEOUT_MS: u32 = 30_000;
@@ -560,7 +561,7 @@ impl Popup {
                 "preparedLine",
                 &[
                     &p.username,
-                    &report::utc(p.at_ms),
+                    &utc(p.at_ms),
                     p.session.fingerprint.as_deref().unwrap_or("?"),
                     p.stage.as_str(),
                 ],
@@ -674,10 +675,7 @@ impl Popup {
         let Some(w) = watch else { return };
         let unanswered = w.unanswered();
         let status = match (w.first_loss(), active) {
-            (Some(s), _) => msg(
-                "watchLost",
-                &[&s.host, &report::utc(s.at_ms), &w.loss_sentence(s)],
-            ),
+            (Some(s), _) => msg("watchLost", &[&s.host, &utc(s.at_ms), &w.loss_sentence(s)]),
             // Never "signed in so far" over samples that said nothing of the session.
             (None, true) if unanswered > 0 => msg(
                 "watchActiveUnanswered",
@@ -685,7 +683,7 @@ impl Popup {
                     &w.hosts.join(", "),
                     &w.samples.len().to_string(),
                     &unanswered.to_string(),
-                    &report::utc(w.until_ms),
+                    &utc(w.until_ms),
                 ],
             ),
             (None, true) => msg(
@@ -693,14 +691,11 @@ impl Popup {
                 &[
                     &w.hosts.join(", "),
                     &w.samples.len().to_string(),
-                    &report::utc(w.until_ms),
+                    &utc(w.until_ms),
                 ],
             ),
             (None, false) => match w.restarted_ms {
-                Some(at) => msg(
-                    "watchRestarted",
-                    &[&report::utc(at), &w.samples.len().to_string()],
-                ),
+                Some(at) => msg("watchRestarted", &[&utc(at), &w.samples.len().to_string()]),
                 None => msg("watchStopped", &[&w.samples.len().to_string()]),
             },
         };
