@@ -14,6 +14,7 @@ import path from 'node:path';
 import { launch, BROWSERS } from './browsers.mjs';
 import { extensionDir } from './extension.mjs';
 import { startStandin, standinBin, REPO_ROOT } from './standin.mjs';
+import { startRailsStack } from './rails.mjs';
 
 export const OUT_DIR = path.join(REPO_ROOT, 'tests', 'out');
 
@@ -37,10 +38,13 @@ function slug(s) {
 /**
  * Register before/after hooks that start a stand-in and a browser with the extension.
  * `prefs`: Firefox preferences for this block's browser (see launch()).
+ * `rails: {main, canary}`: run the browser against the GitLab-like Rails stack (tests/rails,
+ * lib/rails.mjs) instead, each stage with its settings ({store, keys, coder}); `standinArgs`
+ * then go to its router. `env.standin` is the stack, with the stand-in's surface.
  * Returns an object whose fields are filled in by the time the tests run:
  *   env.standin, env.driver, env.ext ({dir, fixture, manifest}), env.track(page) -> page
  */
-export function useBrowser(name, { seed = 1, standinArgs = [], prefs } = {}) {
+export function useBrowser(name, { seed = 1, standinArgs = [], prefs, rails = null } = {}) {
   const env = {
     name,
     standin: null,
@@ -59,7 +63,9 @@ export function useBrowser(name, { seed = 1, standinArgs = [], prefs } = {}) {
       throw new Error(`no stand-in binary at ${bin}: run \`cargo build -p www\` (or set STANDIN_BIN)`);
     }
     env.ext = extensionDir(name);
-    env.standin = await startStandin({ seed, args: standinArgs });
+    env.standin = rails
+      ? await startRailsStack({ seed, main: rails.main, canary: rails.canary, routerArgs: standinArgs })
+      : await startStandin({ seed, args: standinArgs });
     env.driver = await launch(name, { extensionDir: env.ext.dir, standinPort: env.standin.port, headless: HEADLESS, prefs });
   });
 
@@ -83,6 +89,11 @@ export function useBrowser(name, { seed = 1, standinArgs = [], prefs } = {}) {
       fs.writeFileSync(path.join(dir, `${slug(t.name)}-standin-log.json`), JSON.stringify(log, null, 1));
       const errors = await env.driver.extensionErrors();
       fs.writeFileSync(path.join(dir, `${slug(t.name)}-extension-errors.json`), JSON.stringify(errors, null, 1));
+      if (env.standin.rails) {
+        for (const stage of ['main', 'canary']) {
+          fs.writeFileSync(path.join(dir, `${slug(t.name)}-rails-${stage}.log`), env.standin.stageLog(stage));
+        }
+      }
     } catch {
       // best effort: the failure itself is what the report shows
     }
