@@ -78,6 +78,16 @@ ensure_browsers() {
   apt_install firefox-esr firefox-esr
 }
 
+# The GitLab-like Rails stack the e2e tests run against (tests/rails): Debian's gems, no bundler.
+ensure_rails() {
+  apt_install redis-server redis-server
+  apt_install puma puma
+  # The gems have no command or fixed path to probe: RubyGems says whether they are there (a
+  # few milliseconds); `rails-gems` names them in apt_install's message when they are not.
+  ruby -e '%w[rails devise redis-actionpack sqlite3].each { |g| Gem::Specification.find_by_name(g) }' >/dev/null 2>&1 \
+    || apt_install rails-gems ruby-rails ruby-devise ruby-redis-actionpack ruby-sqlite3
+}
+
 # ---------------------------------------------------------------- build
 version() { awk -F'"' '/^version = / { print $2; exit }' Cargo.toml; }
 
@@ -141,6 +151,7 @@ run_tests() {
   local t0=$SECONDS
   ensure_build_tools
   ensure_browsers
+  ensure_rails
   npm_ci tests
   log "cargo fmt --check"
   cargo fmt --all --check
