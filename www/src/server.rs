@@ -1574,7 +1574,18 @@ fn create_note(
             .push(("note_body_length", json!(t.chars().count())));
     }
     let header_token = rq.headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
-    let Some(user) = user.filter(|_| token_matches(inner, state, header_token)) else {
+    // A personal access token (`PRIVATE-TOKEN`) authenticates on its own; a wrong one is a 401
+    // whatever the session says.
+    let access = rq.headers.get("private-token").map(|v| {
+        v.to_str()
+            .ok()
+            .and_then(crate::session::user_by_access_token)
+    });
+    let user = match access {
+        Some(by_token) => by_token,
+        None => user.filter(|_| token_matches(inner, state, header_token)),
+    };
+    let Some(user) = user else {
         return api_error(401, "401 Unauthorized");
     };
     let Some(text) = text else {

@@ -30,6 +30,21 @@ pub const USERS: &[User] = &[
     },
 ];
 
+/// Personal access tokens (`PRIVATE-TOKEN`, for the API only): one per seeded user. Test values,
+/// documented in README; never logged.
+pub const ACCESS_TOKENS: &[(&str, u64)] = &[
+    ("glpat-standin-qa-user-000001", 101),
+    ("glpat-standin-other-user-0002", 102),
+];
+
+/// The user a personal access token belongs to.
+pub fn user_by_access_token(token: &str) -> Option<&'static User> {
+    ACCESS_TOKENS
+        .iter()
+        .find(|(t, _)| secure_eq(t, token))
+        .and_then(|(_, id)| user_by_id(*id))
+}
+
 pub fn user_by_id(id: u64) -> Option<&'static User> {
     USERS.iter().find(|u| u.id == id)
 }
