@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one entry point.
-#   ./build.sh            build the extension: dist/chrome, dist/firefox and their store zips
+#   ./build.sh            build the extension: dist/chrome, dist/firefox and their store zips,
+#                         and the headless command: dist/cli/canary-switch
 #   ./build.sh test       every check: fmt, clippy (host + wasm), unit tests, lint, e2e in Chromium and Firefox
 #   ./build.sh demo       the stand-in + Chromium with the extension on https://staging.gitlab.com
 #   ./build.sh bench      benchmarks against the budgets (bench/results.json)
@@ -144,6 +145,16 @@ build() {
   for b in chrome firefox; do
     printf 'dist/canary-switch-%s-%s.zip: %d bytes\n' "$b" "$v" "$(wc -c < "dist/canary-switch-$b-$v.zip")"
   done
+  build_cli
+}
+
+# The headless command (cli/): native, release, into dist/cli/.
+build_cli() {
+  log "cargo build --release -p canary-switch-cli"
+  cargo build --release --quiet -p canary-switch-cli
+  mkdir -p dist/cli
+  cp "$TARGET_DIR/release/canary-switch" dist/cli/canary-switch
+  printf 'dist/cli/canary-switch: %d bytes\n' "$(wc -c < dist/cli/canary-switch)"
 }
 
 # ---------------------------------------------------------------- test
@@ -159,13 +170,14 @@ run_tests() {
   cargo clippy --workspace --all-targets --quiet -- -D warnings
   log "cargo clippy (wasm32: the browser bindings and each context's module)"
   cargo clippy --target wasm32-unknown-unknown --quiet -p canary-switch-browser -p canary-switch-background -p canary-switch-pages -- -D warnings
+  # The headless command's tests (cli/tests) start the stand-in binary: built first.
+  log "cargo build -p www"
+  cargo build -p www --quiet
   log "cargo test --workspace"
   cargo test --workspace --quiet
   build
   log "web-ext lint dist/firefox"
   tools/node_modules/.bin/web-ext lint --source-dir dist/firefox --output=text
-  log "cargo build -p www"
-  cargo build -p www --quiet
   log "end-to-end tests (Chromium and Firefox)"
   (cd tests && npm test)
   log "all checks passed in $((SECONDS - t0)) s"
