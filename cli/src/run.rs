@@ -156,7 +156,7 @@ fn detection_text(d: Option<&Detection>) -> String {
                 .map(|p| format!(", pod {p}"))
                 .unwrap_or_default()
         ),
-        _ => "stage unknown".into(),
+        _ => "an unknown stage".into(),
     }
 }
 
@@ -202,25 +202,26 @@ fn step_name(i: usize, s: &StepResult) -> String {
     }
 }
 
+/// One progress line: `n/total`, the step, its verdict, what it saw.
+fn progress_line(n: usize, total: usize, step: &str, verdict: &str, detail: &str) -> String {
+    format!("{n:>2}/{total} {step:<22} {verdict:<12} {detail}")
+        .trim_end()
+        .to_string()
+}
+
 fn step_line(i: usize, total: usize, s: &StepResult) -> String {
-    let mut line = format!(
-        "{:>2}/{total} {:<22} {:<12}",
-        i + 1,
-        step_name(i, s)
-            .split_once(' ')
-            .map(|x| x.1)
-            .unwrap_or_default(),
-        s.verdict.as_str()
-    );
-    if let Some(o) = &s.observation {
-        line.push(' ');
-        line.push_str(&observation_text(o));
-    }
+    let mut detail = s
+        .observation
+        .as_ref()
+        .map(observation_text)
+        .unwrap_or_default();
     if let Some(n) = &s.note {
-        line.push_str(" — ");
-        line.push_str(n);
+        detail.push_str(" — ");
+        detail.push_str(n);
     }
-    line
+    let name = step_name(i, s);
+    let title = name.split_once(' ').map(|x| x.1).unwrap_or_default();
+    progress_line(i + 1, total, title, s.verdict.as_str(), &detail)
 }
 
 /// The check's steps as JUnit cases, each with the time it took.
@@ -533,9 +534,12 @@ fn sign_in_and_prepare(
     progress.working(&format!("Signing in to {} as {user}…", gl.env.host));
     let t0 = Instant::now();
     gl.sign_in(user, password, remember)?;
-    progress.line(&format!(
-        " 1/2 Sign in              PASS         @{user} on {}",
-        gl.env.host
+    progress.line(&progress_line(
+        1,
+        2,
+        "Sign in",
+        "PASS",
+        &format!("@{user} on {}", gl.env.host),
     ));
     cases.push(Case {
         name: "1 Sign in".into(),
@@ -549,9 +553,12 @@ fn sign_in_and_prepare(
     let o = gl.observe();
     let p = Prepared::from_observation(&gl.env.host, &o, issue)
         .map_err(|e| CliError::Prepare(e.sentence(&gl.env.host)))?;
-    progress.line(&format!(
-        " 2/2 Prepare              PASS         {}",
-        observation_text(&o)
+    progress.line(&progress_line(
+        2,
+        2,
+        "Prepare",
+        "PASS",
+        &observation_text(&o),
     ));
     cases.push(Case {
         name: "2 Prepare".into(),
