@@ -48,25 +48,45 @@ export function stageSettings(partial = {}) {
   return s;
 }
 
-// Every process this module started, killed if node exits without stop().
+// Every process this module started, killed if node exits without stop() (normally, on an
+// uncaught error, or on SIGINT/SIGTERM). Even a node killed outright leaves nothing behind: the
+// stages and Redis's shell exit when their stdin (a pipe from node) closes, the router
+// (`--exit-with-parent`) when it is re-parented.
 const children = new Set();
 let exitHookInstalled = false;
+function killAll() {
+  for (const c of children) {
+    try {
+      // Redis runs under a shell that stops it when its stdin closes, as it does when node
+      // exits: killing the shell first would leave Redis behind.
+      if (c.stopsWithStdin) c.stdin.destroy();
+      else c.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
 function track(child) {
   children.add(child);
   child.once('exit', () => children.delete(child));
   if (!exitHookInstalled) {
     exitHookInstalled = true;
-    process.once('exit', () => {
-      for (const c of children) {
-        try {
-          c.kill('SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-    });
+    process.once('exit', killAll);
+    for (const sig of ['SIGINT', 'SIGTERM']) {
+      process.once(sig, () => {
+        killAll();
+        process.kill(process.pid, sig);
+      });
+    }
   }
   return child;
+}
+
+/** Tracks a process this module did not spawn itself (the router), by pid. */
+function trackPid(pid) {
+  const handle = { kill: (sig) => process.kill(pid, sig), once() {} };
+  children.add(handle);
+  return () => children.delete(handle);
 }
 
 let available = null;
@@ -194,6 +214,16 @@ async function stopChild(child, signal = 'SIGTERM', graceMs = 5000) {
   clearTimeout(t);
 }
 
+/** Closes the wrapper's stdin (it stops Redis and exits); SIGKILL after 3 s. */
+async function stopRedis(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((res) => child.once('exit', res));
+  child.stdin.end();
+  const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await gone;
+  clearTimeout(t);
+}
+
 /** Keeps the last lines of a stream (the child's stdout/stderr), for error messages. */
 function tail(stream, lines, echoPrefix) {
   stream.setEncoding('utf8');
@@ -208,11 +238,17 @@ async function startRedis(dir, { echo }) {
   const port = await freePort();
   const started = Date.now();
   const out = [];
-  const child = track(
-    spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--protected-mode', 'yes'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
-  );
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--protected-mode', 'yes'];
+  // redis-server cannot watch its parent: a shell runs it and stops it when node's end of the
+  // shell's stdin closes (stop() closes it; so does node's exit, however it happens), then
+  // removes the stack's directory (unless RAILS_KEEP is set).
+  const script = 'redis-server "$@" & r=$!; cat >/dev/null; kill "$r" 2>/dev/null; wait "$r"; [ -n "$RAILS_KEEP" ] || rm -rf "$STACK_DIR"';
+  const child = spawn('sh', ['-c', script, 'sh', ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, STACK_DIR: dir },
+  });
+  child.stopsWithStdin = true;
+  track(child);
   tail(child.stdout, out, echo && '[redis]');
   tail(child.stderr, out, echo && '[redis!]');
   let exited = false;
@@ -227,7 +263,7 @@ async function startRedis(dir, { echo }) {
       // not listening yet
     }
     if (Date.now() - started > 10_000) {
-      await stopChild(child, 'SIGKILL');
+      await stopRedis(child);
       throw new Error(`redis-server did not answer within 10 s:\n${out.join('\n')}`);
     }
     await delay(20);
@@ -275,7 +311,7 @@ export async function startRailsStack({ seed = 1, main = {}, canary = {}, router
     const child = track(
       spawn('puma', ['-b', `tcp://127.0.0.1:${st.port}`, '-t', '1:2', '-e', 'production', path.join(RAILS_DIR, 'config.ru')], {
         cwd: RAILS_DIR,
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: ['pipe', 'pipe', 'pipe'],
         env: {
           ...process.env,
           RAILS_ENV: 'production',
@@ -288,6 +324,7 @@ export async function startRailsStack({ seed = 1, main = {}, canary = {}, router
           REDIS_URL: `redis://127.0.0.1:${redis.port}/0`,
           DATABASE_PATH: path.join(dir, 'users.sqlite3'),
           ERROR_LOG: logPath(stage),
+          EXIT_WITH_STDIN: '1',
         },
       }),
     );
@@ -379,7 +416,7 @@ export async function startRailsStack({ seed = 1, main = {}, canary = {}, router
     if (stopped.done) return;
     stopped.done = true;
     await Promise.all([router?.stop(), stopStage('main'), stopStage('canary')]);
-    if (redis) await stopChild(redis.child, 'SIGTERM', 3000);
+    if (redis) await stopRedis(redis.child);
     if (!process.env.RAILS_KEEP) fs.rmSync(dir, { recursive: true, force: true });
   }
 
@@ -391,10 +428,16 @@ export async function startRailsStack({ seed = 1, main = {}, canary = {}, router
     const r0 = Date.now();
     router = await startStandin({
       seed,
-      args: ['--upstream', `main=127.0.0.1:${stages.main.port}`, '--upstream', `canary=127.0.0.1:${stages.canary.port}`, ...routerArgs],
+      args: ['--upstream', `main=127.0.0.1:${stages.main.port}`, '--upstream', `canary=127.0.0.1:${stages.canary.port}`, '--exit-with-parent', ...routerArgs],
       echo,
     });
     const routerMs = Date.now() - r0;
+    const untrackRouter = trackPid(router.pid);
+    const routerStop = router.stop;
+    router.stop = async () => {
+      await routerStop();
+      untrackRouter();
+    };
     const boot = { redis_ms: redis.ms, main_ms: mainMs, canary_ms: canaryMs, router_ms: routerMs, total_ms: Date.now() - started };
     if (process.env.RAILS_BOOT_TIMES) process.stderr.write(`rails-stack-boot ${JSON.stringify(boot)}\n`);
     return {

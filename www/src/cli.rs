@@ -12,7 +12,7 @@ usage: www [--port N] [--bind ADDR] [--seed S] [--canary-weight F] [--canary-dis
            [--http] [--session-format compatible|canary-new-format] [--log FILE]
            [--perf-delay-ms N] [--markup current|legacy] [--cert-out FILE] [--quiet]
            [--unreadable sign-out|error-500] [--session-cookie week|per-store]
-           [--upstream main=HOST:PORT --upstream canary=HOST:PORT]
+           [--upstream main=HOST:PORT --upstream canary=HOST:PORT] [--exit-with-parent]
 
 A local GitLab.com stand-in: main and canary stages behind a router that honours the
 gitlab_canary cookie. See www/README.md.
@@ -33,6 +33,7 @@ gitlab_canary cookie. See www/README.md.
   --session-cookie L   _gitlab_session's lifetime: week (default) or per-store
   --upstream S=ADDR    proxy mode: forward the GitLab hosts' requests for stage S (main or
                        canary) to ADDR over plain HTTP/1.1 (give both stages)
+  --exit-with-parent   exit when the process that started www goes away
 ";
 
 #[derive(Clone, Debug)]
@@ -56,6 +57,8 @@ pub struct Options {
     pub session_cookie: CookieLifetime,
     /// Proxy mode: each stage's upstream, indexed by [`Stage::index`] (both or neither).
     pub upstreams: Option<[SocketAddr; 2]>,
+    /// Exit when the parent process goes away (a test runner killed outright).
+    pub exit_with_parent: bool,
 }
 
 impl Default for Options {
@@ -76,6 +79,7 @@ impl Default for Options {
             unreadable: Unreadable::SignOut,
             session_cookie: CookieLifetime::Week,
             upstreams: None,
+            exit_with_parent: false,
         }
     }
 }
@@ -172,12 +176,15 @@ impl Options {
                 }
                 "--log" => o.log = Some(PathBuf::from(value("--log")?)),
                 "--cert-out" => o.cert_out = Some(PathBuf::from(value("--cert-out")?)),
-                "--canary-disabled" | "--http" | "--quiet" if inline.is_some() => {
+                "--canary-disabled" | "--http" | "--quiet" | "--exit-with-parent"
+                    if inline.is_some() =>
+                {
                     return Err(format!("{flag} takes no value"));
                 }
                 "--canary-disabled" => o.canary_disabled = true,
                 "--http" => o.http = true,
                 "--quiet" => o.quiet = true,
+                "--exit-with-parent" => o.exit_with_parent = true,
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
@@ -248,7 +255,9 @@ mod tests {
             "--upstream",
             "main=127.0.0.1:3001",
             "--upstream=canary=127.0.0.1:3002",
+            "--exit-with-parent",
         ]);
+        assert!(o.exit_with_parent);
         assert_eq!(o.unreadable, Unreadable::Error500);
         assert_eq!(o.session_cookie, CookieLifetime::PerStore);
         let [canary, main] = o.upstreams.unwrap_or_else(|| panic!("upstreams"));

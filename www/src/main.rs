@@ -4,6 +4,7 @@ use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::process::ExitCode;
 use std::task::Poll;
+use std::time::Duration;
 
 use tokio::signal::unix::{signal, SignalKind};
 use www::cli::USAGE;
@@ -31,6 +32,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let exit_with_parent = opts.exit_with_parent;
+    let parent = std::os::unix::process::parent_id();
     runtime.block_on(async move {
         let server = match Server::bind(opts).await {
             Ok(s) => s,
@@ -47,10 +50,24 @@ fn main() -> ExitCode {
             }
         };
         server.announce();
+        // --exit-with-parent: the parent is gone when we are re-parented (to init or a
+        // subreaper), as when a test runner is killed outright.
+        let orphaned = async move {
+            if !exit_with_parent {
+                return std::future::pending::<()>().await;
+            }
+            while std::os::unix::process::parent_id() == parent {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        };
         let shutdown = async move {
             let mut ctrl_c = pin!(tokio::signal::ctrl_c());
+            let mut orphaned = pin!(orphaned);
             poll_fn(|cx| {
-                if ctrl_c.as_mut().poll(cx).is_ready() || term.poll_recv(cx).is_ready() {
+                if ctrl_c.as_mut().poll(cx).is_ready()
+                    || term.poll_recv(cx).is_ready()
+                    || orphaned.as_mut().poll(cx).is_ready()
+                {
                     Poll::Ready(())
                 } else {
                     Poll::Pending
