@@ -3,7 +3,7 @@
 // global `wasm_bindgen`. Chromium loads it here;
 // Firefox lists the same files before this one in `background.scripts` (event pages have no
 // importScripts).
-if (typeof importScripts === 'function') importScripts('ext-compat.js', 'canary_switch_background.js', 'post-note.js');
+if (typeof importScripts === 'function') importScripts('ext-compat.js', 'canary_switch_background.js', 'post-note.js', 'peek.js');
 
 // Every listener is registered here, synchronously, in the first turn of the script: a stopped
 // service worker woken by an event delivers it only to listeners that exist by then
@@ -20,10 +20,13 @@ const when = (handler) => (...args) =>
   ready.then(() => handler(...args)).catch((e) => console.error('Canary Switch:', e));
 
 ext.tabs.onActivated.addListener(when((info) => core.on_tab_activated(info.tabId)));
+// A new document: Chromium says `loading` once it has committed; Firefox says a bare `loading`
+// at navigation start (the old document is still shown) and `loading` with the URL at commit.
+// The reader is injected at once and answers at DOMContentLoaded; `complete` is the fallback.
 ext.tabs.onUpdated.addListener(
   when(
-    (tabId, change) =>
-      (change.url || change.status === 'complete') && core.on_tab_updated(tabId, change.status === 'complete'),
+    (tabId, change, tab) =>
+      (change.url || change.status) && core.on_tab_updated(tabId, change.status || '', (tab && tab.url) || ''),
   ),
 );
 ext.tabs.onRemoved.addListener(when((tabId) => core.on_tab_removed(tabId)));

@@ -1,9 +1,14 @@
-// The page reader. The background injects this file into a GitLab page with
-// scripting.executeScript once the document is parsed; its completion value (the object below,
-// or a promise of it when the peek results are fetched) is the injection's result. It copies
-// raw strings from GitLab's own elements at their known places and judges nothing: the shape is
-// `PageReading` (src/reading.rs), which the background deserialises, unknown fields refused,
-// before Rust decides the stage. No wasm, no extension API, no listener, nothing left behind.
+// The page reader. The background injects this file into a GitLab tab with
+// scripting.executeScript({injectImmediately}) as soon as the tab starts loading a new document;
+// its completion value is the injection's result: the object below at once when the document
+// is parsed already, else a promise of it settled by a one-shot DOMContentLoaded listener (a
+// prerendered page waits until it is shown). It copies raw strings from GitLab's own elements
+// at their known places and judges nothing: the shape is `PageReading` (src/reading.rs), which
+// the background deserialises, unknown fields refused, before Rust decides the stage. No wasm,
+// no extension API, nothing left behind: the listener goes once it fired. `document` names the
+// document read (`performance.timeOrigin`, `location.href`), so that a reading of the document
+// being navigated away from is never taken for the new one's. The peek results of the request
+// are fetched afterwards by the background (peek.js), so the badge does not wait for them.
 //
 // The page is untrusted: user content (issues, comments, wikis) can imitate every signal, so
 // only elements outside it are read — `body > #js-peek`, `head > link#favicon`, inline scripts
@@ -17,11 +22,9 @@
     for (const el of document.querySelectorAll(selector)) if (!el.closest(USER_CONTENT)) return el;
     return null;
   };
-  const head = document.head;
-  const body = document.body;
 
   // GitLab 18's info modal: static inside the bar, or moved to the end of <body> once opened.
-  const readModal = (mount) => {
+  const readModal = (mount, body) => {
     const modal = mount.querySelector('#environment-info') || (body && body.querySelector(':scope > #environment-info'));
     if (!modal) return null;
     const emoji = modal.querySelector('[data-testid="host-emoji"]');
@@ -38,50 +41,51 @@
     return text === null || text === undefined ? null : { text, canaryClass: el.classList.contains('canary') };
   };
 
-  const mount = body && body.querySelector(':scope > #js-peek');
-  const peek = mount && {
-    // Only the server's mount element carries these; Vue's replacement does not.
-    requestId: attr(mount, 'data-request-id'),
-    peekUrl: attr(mount, 'data-peek-url'),
-    results: null,
-    modal: readModal(mount),
-    currentHost: readCurrentHost(mount),
-  };
-
-  const favicon = head && head.querySelector(':scope > link#favicon');
-  let snowplow = null;
-  if (head) {
-    for (const s of head.querySelectorAll(':scope > script:not([src])')) {
-      const t = s.text;
-      if (t.includes('snowplowStandardContext')) {
-        snowplow = bounded(t);
-        break;
+  const read = () => {
+    const head = document.head;
+    const body = document.body;
+    const mount = body && body.querySelector(':scope > #js-peek');
+    const favicon = head && head.querySelector(':scope > link#favicon');
+    let snowplow = null;
+    if (head) {
+      for (const s of head.querySelectorAll(':scope > script:not([src])')) {
+        const t = s.text;
+        if (t.includes('snowplowStandardContext')) {
+          snowplow = bounded(t);
+          break;
+        }
       }
     }
-  }
-  const reading = {
-    peek: peek || null,
-    favicon: favicon ? { href: attr(favicon, 'href'), originalHref: attr(favicon, 'data-original-href') } : null,
-    sidebar: attr(own('aside.js-super-sidebar[data-sidebar]'), 'data-sidebar'),
-    // GitLab <= 17 put the badge in the top bar: looked for there only.
-    nextBadge: own('header.super-topbar [data-testid="canary-badge-link"], .user-bar [data-testid="canary-badge-link"], header.top-bar-container [data-testid="canary-badge-link"]') !== null,
-    snowplow,
+    return {
+      peek: mount
+        ? {
+            // Only the server's mount element carries these; Vue's replacement does not.
+            requestId: attr(mount, 'data-request-id'),
+            peekUrl: attr(mount, 'data-peek-url'),
+            results: null,
+            modal: readModal(mount, body),
+            currentHost: readCurrentHost(mount),
+          }
+        : null,
+      favicon: favicon ? { href: attr(favicon, 'href'), originalHref: attr(favicon, 'data-original-href') } : null,
+      sidebar: attr(own('aside.js-super-sidebar[data-sidebar]'), 'data-sidebar'),
+      // GitLab <= 17 put the badge in the top bar: looked for there only.
+      nextBadge: own('header.super-topbar [data-testid="canary-badge-link"], .user-bar [data-testid="canary-badge-link"], header.top-bar-container [data-testid="canary-badge-link"]') !== null,
+      snowplow,
+      document: { timeOrigin: performance.timeOrigin, url: location.href },
+    };
   };
 
-  // The peek results of this very request, from the page's own origin (a path, never another
-  // host), as GitLab's bar asks for them.
-  const url = peek && peek.peekUrl;
-  const id = peek && peek.requestId;
-  if (!url || !id || !url.startsWith('/') || url.startsWith('//') || url.includes('\\')) return reading;
-  return fetch(`${url}?request_id=${encodeURIComponent(id)}`, {
-    credentials: 'include',
-    cache: 'no-store',
-    signal: AbortSignal.timeout(10000),
-  })
-    .then(async (r) => ({ status: r.status, body: r.status === 200 ? bounded(await r.text()) : null, error: null }))
-    .catch((e) => ({ status: 0, body: null, error: String((e && e.message) || e) }))
-    .then((results) => {
-      peek.results = results;
-      return reading;
-    });
+  // Parsed means DOMContentLoaded has fired: `interactive` comes before the deferred scripts
+  // and DOMContentLoaded, which the navigation entry tells.
+  const nav = performance.getEntriesByType('navigation')[0];
+  const parsed = () =>
+    document.readyState !== 'loading' && !(nav && nav.domContentLoadedEventStart === 0)
+      ? read()
+      : new Promise((done) => document.addEventListener('DOMContentLoaded', () => done(read()), { once: true }));
+  // A prerendered page is read when it is shown, never before (only the page the user sees may
+  // set the badge).
+  return document.prerendering
+    ? new Promise((done) => document.addEventListener('prerenderingchange', () => done(parsed()), { once: true }))
+    : parsed();
 })();

@@ -205,9 +205,16 @@ impl Identity {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TabState {
-    /// The page the detection is for (from the browser's tab, not from the page).
+    /// The page the detection is for.
     pub url: String,
     pub detection: Detection,
+    /// The document that was read ([`crate::reading::DocumentRef`]).
+    #[serde(default)]
+    pub document: Option<crate::reading::DocumentRef>,
+    /// The toolbar is not final yet: the detection may still be refined by the peek results
+    /// of the page's request, and the title and icon follow.
+    #[serde(default)]
+    pub refining: bool,
 }
 
 pub fn tab_key(tab_id: i32) -> String {

@@ -22,7 +22,7 @@ pub const MAX_TEXT: usize = 256 * 1024;
 
 /// Everything the reader copied from one page. Every field is always there (`null` when the
 /// page had nothing at that place), so the shape is exact: see `www`'s reading check.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PageReading {
     /// `body > #js-peek`, the performance bar: as the server rendered it or as Vue replaced it.
@@ -35,6 +35,30 @@ pub struct PageReading {
     pub next_badge: bool,
     /// The text of the inline `<head>` script that sets `gl.snowplowStandardContext`.
     pub snowplow: Option<String>,
+    /// Which document was read. The reader runs as soon as a new document commits, and in
+    /// Firefox also into the document being navigated away from: the background accepts a
+    /// reading only for the document the tab shows now. Absent in readings made elsewhere
+    /// (the native reader).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<DocumentRef>,
+}
+
+/// One document: `performance.timeOrigin` (new for every document, kept by a back/forward
+/// cache restore) and `location.href` (changed by same-document navigations).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DocumentRef {
+    pub time_origin: f64,
+    pub url: String,
+}
+
+impl DocumentRef {
+    /// Whether a reading of this document says nothing new after `accepted` was read: the
+    /// very same document at the very same URL (Firefox's injection at navigation start lands
+    /// in the old document).
+    pub fn is_stale(&self, accepted: Option<&DocumentRef>) -> bool {
+        accepted.is_some_and(|a| a == self)
+    }
 }
 
 /// The performance bar's element and what it holds.
@@ -109,6 +133,16 @@ fn bounded(s: &Option<String>) -> Option<&str> {
 }
 
 impl PageReading {
+    /// The peek results this reading still needs: the mount's `data-peek-url` (a path of the
+    /// page's own origin, never another host) and `data-request-id`, when not fetched yet.
+    pub fn peek_request(&self) -> Option<(&str, &str)> {
+        let p = self.peek.as_ref().filter(|p| p.results.is_none())?;
+        let url = p.peek_url.as_deref()?;
+        let id = p.request_id.as_deref()?;
+        let own_path = url.starts_with('/') && !url.starts_with("//") && !url.contains('\\');
+        own_path.then_some((url, id))
+    }
+
     /// The page's signals: each raw string parsed on its own, so a malformed one costs only
     /// that signal. `gitlab_com`: the page is on a GitLab.com environment, where GitLab's plain
     /// favicon means the main stage.
@@ -222,6 +256,7 @@ pub(crate) mod tests {
             sidebar: Some(r#"{"is_logged_in":false}"#.into()),
             next_badge: false,
             snowplow: Some(r#"gl = window.gl || {}; gl.snowplowStandardContext = {"schema":"x","data":{"host_name":"gitlab.com"}};"#.into()),
+            document: None,
         };
         let d = detect(&r.signals(&SerdeJson, true), 1.0);
         assert_eq!((d.stage, d.signal), (Stage::Canary, Some(Signal::PeekJson)));
@@ -306,6 +341,7 @@ pub(crate) mod tests {
             sidebar: Some("[1,2".into()),
             next_badge: false,
             snowplow: Some("gl.snowplowStandardContext = {\"data\":".into()),
+            document: None,
         };
         let d = detect(&r.signals(&SerdeJson, true), 0.0);
         assert_eq!((d.stage, d.signal), (Stage::Main, Some(Signal::Favicon)));
@@ -341,5 +377,31 @@ pub(crate) mod tests {
                 Stage::Unknown
             );
         }
+    }
+
+    #[test]
+    fn a_reading_of_the_document_already_read_is_stale() {
+        let a = DocumentRef {
+            time_origin: 1_796_428_392_963.5,
+            url: "https://gitlab.com/a".into(),
+        };
+        assert!(!a.is_stale(None));
+        assert!(a.is_stale(Some(&a.clone())));
+        // A new document (a reload, a new page, a bfcache restore of an earlier one).
+        let reloaded = DocumentRef {
+            time_origin: 1_796_428_399_000.0,
+            ..a.clone()
+        };
+        assert!(!reloaded.is_stale(Some(&a)));
+        // The same document at another URL: a same-document navigation.
+        let pushed = DocumentRef {
+            url: "https://gitlab.com/a#b".into(),
+            ..a.clone()
+        };
+        assert!(!pushed.is_stale(Some(&a)));
+        // With no document, the shape is the one without it.
+        let r = PageReading::default();
+        let text = serde_json::to_string(&r).unwrap_or_default();
+        assert!(!text.contains("document"), "{text}");
     }
 }

@@ -585,11 +585,17 @@ for (const name of browsersUnderTest()) {
         await first.page.goto(slow);
         await pageEntry(env.standin, slow, { since });
         other = await load(`${STAGING}/stage/leftover-other`);
-        await waitForServedStage(popup, 'unknown', { timeout: 2_000 });
-        const view = await servedView(popup);
-        assert.deepEqual(view.explanations, [], 'no explanation of the previous page');
-        assert.equal(view.logs, null, 'no logs link of the previous request');
-        assert.equal(view.dashboard, null, 'no dashboard link of the previous stage');
+        // The new page is read at DOMContentLoaded, from what the server rendered (its peek
+        // results are still pending): the popup shows that page, nothing of the previous one.
+        const view = await waitUntil(
+          async () => {
+            const v = await servedView(popup);
+            return v.logs && !v.logs.includes(first.entry.request_id) ? v : false;
+          },
+          { timeout: 3_000, what: 'the popup to show the new page' },
+        );
+        assert.equal(view.stage, 'main');
+        assert.equal(view.signal.startsWith('Read from the peek results'), false, view.signal);
       } finally {
         await env.standin.config({ canary_disabled: false });
         await popup.close();

@@ -79,7 +79,8 @@ export async function waitForDetection(driver, tabId, { url, after = 0, requestI
       async () => {
         last = await tabState(driver, tabId);
         const d = last?.detection;
-        if (!d || (url && last.url !== url) || d.atMs < after) return false;
+        // A detection still waiting for the peek results of its request is not the last word.
+        if (!d || last.refining || (url && last.url !== url) || d.atMs < after) return false;
         // Vue's replacement of the bar's mount carries no request id: then `after` decides.
         if (requestId && d.requestId && d.requestId !== requestId) return false;
         return last;

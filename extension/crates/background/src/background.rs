@@ -59,7 +59,16 @@ async fn refresh_action_with(tab: tabs::Tab, settings: &Settings) {
 /// The tab's badge: a running check's step, LOST for the host a running watch lost the session
 /// on (until it stops), else the stage that served the page. One storage read.
 async fn show_badge(id: i32, host: Option<&str>, detection: Option<&Detection>) {
-    let local = Area::Local.read_all().await.ok();
+    show_badge_with(Area::Local.read_all().await.ok(), id, host, detection).await;
+}
+
+/// [`show_badge`] with `storage.local` read already.
+async fn show_badge_with(
+    local: Option<browser::Stored>,
+    id: i32,
+    host: Option<&str>,
+    detection: Option<&Detection>,
+) {
     let read = |key| local.as_ref().and_then(|l| l.raw(key));
     let lost = read(WATCH_KEY)
         .and_then(|w| from_js::<Watch>(w).ok())
@@ -118,23 +127,26 @@ pub async fn on_tab_activated(tab_id: i32) {
     }
 }
 
-/// `tabs.onUpdated` with a URL or load-status change. While a new page loads the tab only loses
-/// its detection badge (one call, nothing read): every storage, cookie and icon call waits for
-/// `complete`, so the extension costs the loading page nothing. Once the page has loaded, the
-/// page reader is injected and icon, title and badge are derived afresh.
+/// `tabs.onUpdated`: `status` is `loading` when a new document starts (Chromium: once it has
+/// committed; Firefox: at navigation start, then again with the URL at commit), `complete` when
+/// it has loaded, and empty for a URL change alone (a same-document navigation). At `loading`
+/// the tab loses its badge and the page reader is injected at once: it answers at
+/// DOMContentLoaded, and the badge is set from what the server rendered. `complete` reads the
+/// page only when no reading was accepted for it (a stale or failed one, a stopped worker).
 #[wasm_bindgen]
-pub async fn on_tab_updated(tab_id: i32, complete: bool) {
-    if !complete {
-        let _ = set_badge(tab_id, "", CURRENT_INDIGO).await;
+pub async fn on_tab_updated(tab_id: i32, status: String, url: String) {
+    if status == "complete" && PAGES.with(|p| accepted(&p.borrow(), tab_id)) {
+        if let Ok(tab) = tabs::get(tab_id).await {
+            refresh_action(tab).await;
+        }
         return;
     }
-    let Ok(tab) = tabs::get(tab_id).await else {
-        return;
-    };
-    let (settings, _) = switch::settings().await;
-    read_page(tab, &settings).await;
+    let generation = begin(tab_id);
+    if status != "complete" {
+        let _ = set_badge(tab_id, "", CURRENT_INDIGO).await;
+    }
+    read_page(tab_id, generation, url).await;
 }
-
 /// `runtime.onInstalled`, and every start of the worker: stored shapes are migrated, and GitLab
 /// tabs (and those of the self-managed hosts added) that have loaded but have no detection for
 /// their page are read.
@@ -153,104 +165,198 @@ pub async fn on_started() {
     };
     for tab in all {
         if tab.status.as_deref() == Some("complete") && tab_state(&tab).await.is_none() {
-            read_page(tab, &settings).await;
+            let generation = begin(tab.id);
+            read_page(tab.id, generation, tab.url.unwrap_or_default()).await;
         }
     }
 }
 
 thread_local! {
-    /// Tabs a reading is under way in, and whether their page loaded again meanwhile (then it
-    /// is read once more when the first reading ends: the first may be of the old document).
-    static READING: std::cell::RefCell<Vec<(i32, bool)>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Per tab: the newest page event's number, and the number whose reading was accepted.
+    /// A reading is accepted only if no newer event came meanwhile, so a slow reading of an
+    /// earlier document can never overwrite a later one's. Lost with a stopped worker: then
+    /// `complete` or the start-up reads the page again.
+    static PAGES: std::cell::RefCell<Vec<(i32, u32, Option<u32>)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Reads a GitLab page that has loaded and refreshes the tab's toolbar button. The reader is
-/// injected after `load`: a declared content script would be injected while the page loads, and
-/// Chromium's set-up of its isolated world alone delays the page's `load` by tens of
-/// milliseconds.
-async fn read_page(tab: tabs::Tab, settings: &Settings) {
-    let id = tab.id;
-    let busy = READING.with(|r| {
-        let mut r = r.borrow_mut();
-        match r.iter_mut().find(|(t, _)| *t == id) {
-            Some(entry) => {
-                entry.1 = true;
-                true
+/// A new page event for the tab: its number.
+fn begin(tab_id: i32) -> u32 {
+    PAGES.with(|p| {
+        let mut p = p.borrow_mut();
+        match p.iter_mut().find(|e| e.0 == tab_id) {
+            Some(e) => {
+                e.1 = e.1.wrapping_add(1);
+                e.1
             }
             None => {
-                r.push((id, false));
-                false
+                p.push((tab_id, 0, None));
+                0
             }
         }
-    });
-    if busy {
-        return;
-    }
-    let mut tab = tab;
-    loop {
-        read_once(tab.clone(), settings).await;
-        let again = READING.with(|r| {
-            let mut r = r.borrow_mut();
-            match r.iter_mut().find(|(t, _)| *t == id) {
-                Some(entry) if entry.1 => {
-                    entry.1 = false;
-                    true
-                }
-                _ => {
-                    r.retain(|(t, _)| *t != id);
-                    false
-                }
-            }
-        });
-        if !again {
-            break;
-        }
-        match tabs::get(id).await {
-            Ok(t) => tab = t,
-            Err(_) => {
-                READING.with(|r| r.borrow_mut().retain(|(t, _)| *t != id));
-                break;
-            }
-        }
-    }
+    })
 }
 
-async fn read_once(tab: tabs::Tab, settings: &Settings) {
-    let Ok(target) = switch::target_for(tab.clone(), settings).await else {
-        // Not a GitLab page: only the toolbar button.
-        refresh_action_with(tab, settings).await;
+fn newest(pages: &[(i32, u32, Option<u32>)], tab_id: i32, generation: u32) -> bool {
+    pages.iter().any(|e| e.0 == tab_id && e.1 == generation)
+}
+
+fn accepted(pages: &[(i32, u32, Option<u32>)], tab_id: i32) -> bool {
+    pages.iter().any(|e| e.0 == tab_id && e.2 == Some(e.1))
+}
+
+/// Marks the reading of event `generation` accepted, if that is still the newest event.
+fn accept(tab_id: i32, generation: u32) -> bool {
+    PAGES.with(|p| {
+        let mut p = p.borrow_mut();
+        match p.iter_mut().find(|e| e.0 == tab_id && e.1 == generation) {
+            Some(e) => {
+                e.2 = Some(generation);
+                true
+            }
+            None => false,
+        }
+    })
+}
+
+/// Reads the page the tab shows (event `generation`) and sets its badge from what the server
+/// rendered; then refines it with the peek results of the page's own request, and refreshes
+/// icon and title. Nothing is kept from a reading that a newer event superseded, nor from one
+/// of the document already read (Firefox's injection at navigation start lands in the old
+/// document): the tab stays pending for its next event.
+async fn read_page(tab_id: i32, generation: u32, url: String) {
+    // The injection, the settings, storage.local (for the badge) and the tab's last reading,
+    // all at once: the badge waits for one round trip, not four.
+    let reading = async {
+        let raw = browser::inject(tab_id, "reader.js").await?;
+        from_js::<PageReading>(raw)
+            .map_err(|e| BrowserError(format!("the page reader's answer is unreadable: {}", e.0)))
+    };
+    let key = tab_key(tab_id);
+    let context = browser::join2(
+        switch::settings(),
+        browser::join2(Area::Local.read_all(), Area::Session.read::<TabState>(&key)),
+    );
+    let (reading, ((settings, _), (local, last))) = browser::join2(reading, context).await;
+    if !PAGES.with(|p| newest(&p.borrow(), tab_id, generation)) {
+        return;
+    }
+    let mut reading = match reading {
+        Ok(r) => r,
+        // The tab navigated away or closed meanwhile, or the page is one the extension may
+        // not script (not GitLab): only the toolbar button.
+        Err(e) => {
+            browser::console_debug(&e.0);
+            if let Ok(tab) = tabs::get(tab_id).await {
+                refresh_action_with(tab, &settings).await;
+            }
+            return;
+        }
+    };
+    let last = last.ok().flatten();
+    let document = reading.document.clone();
+    if document
+        .as_ref()
+        .is_some_and(|d| d.is_stale(last.as_ref().and_then(|s| s.document.as_ref())))
+    {
+        return;
+    }
+    let page_url = document.as_ref().map_or(url, |d| d.url.clone());
+    let Ok(env) = crate::environment::environment_for_url(&page_url, &settings.custom) else {
         return;
     };
-    let Some(url) = tab.url.clone() else { return };
-    match read_detection(tab.id, &target).await {
-        Ok(detection) => {
-            // The badge first: what the user waits for. Storage, icon and title follow.
-            show_badge(tab.id, Some(&target.env.host), Some(&detection)).await;
-            let state = TabState {
-                url: url.clone(),
-                detection,
-            };
-            if let Err(e) = Area::Session.write(&tab_key(tab.id), &state).await {
-                browser::console_warn(&e.0);
-            }
-            if matches!(target.in_force().await, Ok(InForce::Auto)) {
-                record_share(&target, &state.detection, &url).await;
-            }
-        }
-        // The tab navigated away or closed meanwhile, or the page is an error page the
-        // extension may not script: its next load reads it again.
-        Err(e) => browser::console_debug(&e.0),
+    let gitlab_com = env.is_gitlab_com();
+    let detection = detect(
+        &reading.signals(&BrowserJson, gitlab_com),
+        js_sys::Date::now(),
+    );
+    if !accept(tab_id, generation) {
+        return;
     }
-    refresh_action_with(tab, settings).await;
+    show_badge_with(local.ok(), tab_id, Some(&env.host), Some(&detection)).await;
+    let mut state = TabState {
+        url: page_url,
+        detection,
+        document,
+        // Not the last word until the toolbar shows it all (below).
+        refining: true,
+    };
+    save_state(tab_id, &state).await;
+    // The peek results of the page's own request name the pod: the badge is refined when
+    // they answer (a newer page event meanwhile drops them).
+    if reading.peek_request().is_some() {
+        let refined = refine(tab_id, &mut reading).await;
+        if !PAGES.with(|p| newest(&p.borrow(), tab_id, generation)) {
+            return;
+        }
+        if refined {
+            state.detection = detect(
+                &reading.signals(&BrowserJson, gitlab_com),
+                js_sys::Date::now(),
+            );
+            show_badge(tab_id, Some(&env.host), Some(&state.detection)).await;
+            save_state(tab_id, &state).await;
+        }
+    }
+    let Ok(tab) = tabs::get(tab_id).await else {
+        return;
+    };
+    if let Ok(target) = switch::target_for(tab.clone(), &settings).await {
+        if matches!(target.in_force().await, Ok(InForce::Auto)) {
+            record_share(&target, &state.detection, &state.url).await;
+        }
+    }
+    refresh_action_with(tab, &settings).await;
+    if PAGES.with(|p| newest(&p.borrow(), tab_id, generation)) {
+        state.refining = false;
+        save_state(tab_id, &state).await;
+    }
     // A page load may be what a check stopped with its worker was waiting for.
     crate::checker::resume().await;
 }
 
-/// Injects the page reader into the tab and judges what it read.
+async fn save_state(tab_id: i32, state: &TabState) {
+    if let Err(e) = Area::Session.write(&tab_key(tab_id), state).await {
+        browser::console_warn(&e.0);
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `extension/peek.js`: the function injected into a page to fetch its peek results.
+    #[wasm_bindgen(thread_local_v2, js_name = canaryPeekResults)]
+    static PEEK: JsValue;
+}
+
+/// Fetches the peek results the reading's performance-bar mount names (`GET <peekUrl>?
+/// request_id=<id>` from the page's own origin, `peek.js`) into the reading. True when it did.
+async fn refine(tab_id: i32, reading: &mut PageReading) -> bool {
+    let Some((url, id)) = reading.peek_request() else {
+        return false;
+    };
+    let func = PEEK.with(JsValue::clone);
+    let args = js_sys::Array::of2(&JsValue::from_str(url), &JsValue::from_str(id));
+    match browser::inject_function(tab_id, &func, &args).await {
+        Ok(raw) => match (from_js(raw), reading.peek.as_mut()) {
+            (Ok(fetched), Some(peek)) => {
+                peek.results = Some(fetched);
+                true
+            }
+            _ => false,
+        },
+        Err(e) => {
+            browser::console_debug(&e.0);
+            false
+        }
+    }
+}
+
+/// Injects the page reader into a loaded tab, fetches its peek results, and judges what it
+/// read (the session check's probe).
 pub async fn read_detection(tab_id: i32, target: &Target) -> Result<Detection, BrowserError> {
     let raw = browser::inject(tab_id, "reader.js").await?;
-    let reading: PageReading = from_js(raw)
+    let mut reading: PageReading = from_js(raw)
         .map_err(|e| BrowserError(format!("the page reader's answer is unreadable: {}", e.0)))?;
+    refine(tab_id, &mut reading).await;
     let signals = reading.signals(&BrowserJson, target.env.is_gitlab_com());
     Ok(detect(&signals, js_sys::Date::now()))
 }

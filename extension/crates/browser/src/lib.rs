@@ -329,9 +329,13 @@ struct InjectionTarget {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Injection<'a> {
     target: InjectionTarget,
     files: &'a [&'a str],
+    /// Run as soon as possible, not at `document_idle` (the page reader waits for
+    /// DOMContentLoaded itself).
+    inject_immediately: bool,
 }
 
 /// How long an injected script may take, its requests included.
@@ -346,6 +350,7 @@ pub async fn inject(tab_id: i32, file: &str) -> Result<JsValue, BrowserError> {
             frame_ids: [0],
         },
         files: &[file],
+        inject_immediately: true,
     })?;
     injected(details).await
 }
@@ -527,4 +532,36 @@ pub async fn remove_host_access(origin: &str) -> Result<bool, BrowserError> {
 /// Current time in seconds since the epoch.
 pub fn now_secs() -> f64 {
     js_sys::Date::now() / 1000.0
+}
+
+/// Both futures' results, polled together so that their extension-API calls overlap (each
+/// context is single-threaded: this is all the concurrency there is).
+pub async fn join2<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
+    use std::task::Poll;
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none() {
+            if let Poll::Ready(v) = a.as_mut().poll(cx) {
+                ra = Some(v);
+            }
+        }
+        if rb.is_none() {
+            if let Poll::Ready(v) = b.as_mut().poll(cx) {
+                rb = Some(v);
+            }
+        }
+        match (ra.take(), rb.take()) {
+            (Some(x), Some(y)) => Poll::Ready((x, y)),
+            (x, y) => {
+                ra = x;
+                rb = y;
+                Poll::Pending
+            }
+        }
+    })
+    .await
 }
