@@ -172,7 +172,7 @@ impl Gitlab {
     /// Loads (or reloads) the page, as the tab does.
     pub fn load_page(&mut self) -> Result<u16, NetError> {
         let url = self.url(&self.page.clone());
-        let answer = self.client.get(&url, true);
+        let answer = self.client.get(&url);
         let status = answer.as_ref().map(|a| a.status).map_err(Clone::clone);
         self.last_page = Some(answer);
         status
@@ -205,7 +205,7 @@ impl Gitlab {
     }
 
     fn fetch_peek(&mut self, url: &Url) -> Fetched {
-        match self.client.get(url, true) {
+        match self.client.get(url) {
             Ok(a) => Fetched {
                 status: a.status,
                 body: Some(a.body),
@@ -234,17 +234,21 @@ impl Gitlab {
     }
 
     /// `GET /api/v4/user` as `extension/user.js` asks it: a 5xx is tried [`PROBE_ATTEMPTS`]
-    /// times in all (pauses of n × [`PROBE_RETRY_MS`]); when it persists, the same request
-    /// without any cookie tells a session that breaks every request from GitLab failing for
-    /// everyone.
+    /// times in all (pauses of n × [`PROBE_RETRY_MS`]); when it persists, the control request
+    /// tells a session that breaks every request from GitLab failing for everyone: the same
+    /// request with every cookie of the jar but `_gitlab_session` and `remember_user_token`, as
+    /// the extension's `without_session` makes it. `gitlab_canary` is sent, so the control
+    /// reaches the stage that failed (the router routes by it): without it, a stage down for
+    /// everyone would answer the session's requests with 502 while the other stage answered
+    /// the control, and look like a broken session.
     pub fn identity(&mut self) -> Identity {
         let url = self.url("/api/v4/user");
-        let mut answer = self.client.get(&url, true);
+        let mut answer = self.client.get(&url);
         for attempt in 1..PROBE_ATTEMPTS {
             match &answer {
                 Ok(a) if a.status >= 500 => {
                     std::thread::sleep(Duration::from_millis(u64::from(PROBE_RETRY_MS * attempt)));
-                    answer = self.client.get(&url, true);
+                    answer = self.client.get(&url);
                 }
                 _ => break,
             }
@@ -254,7 +258,10 @@ impl Gitlab {
                 error: Some(e.to_string()),
                 ..UserReport::default()
             },
-            Ok(a) if a.status >= 500 => match self.client.get(&url, false) {
+            Ok(a) if a.status >= 500 => match self
+                .client
+                .get_without(&url, &[jar::SESSION_COOKIE, jar::REMEMBER_COOKIE])
+            {
                 Ok(c) => UserReport {
                     status: Some(a.status),
                     without: Some(c.status),
@@ -300,7 +307,7 @@ impl Gitlab {
     pub fn sign_in(&mut self, user: &str, password: &str, remember: bool) -> Result<(), CliError> {
         let host = self.env.host.clone();
         let page_url = self.url("/users/sign_in");
-        let page = self.client.get(&page_url, true)?;
+        let page = self.client.get(&page_url)?;
         let (form, two_fa) = {
             let doc = Html::parse_document(&page.body);
             (sign_in_form(&doc, &page.url), two_factor(&doc))
@@ -347,7 +354,7 @@ impl Gitlab {
     /// Signs out as GitLab's user menu does: `POST /users/sign_out` with the page's CSRF token.
     pub fn sign_out(&mut self) -> Result<(), CliError> {
         let host = self.env.host.clone();
-        let page = self.client.get(&self.url(&self.page.clone()), true)?;
+        let page = self.client.get(&self.url(&self.page.clone()))?;
         let token = csrf(&Html::parse_document(&page.body));
         let Some((name, token)) = token else {
             return Err(CliError::SignInRefused {

@@ -290,10 +290,17 @@ impl Client {
         })
     }
 
-    /// `GET url` as a page load (`with_cookies`) or as a request without any cookie (the
-    /// control request: nothing sent, nothing kept). Redirects are followed.
-    pub fn get(&mut self, url: &Url, with_cookies: bool) -> Result<Answer, NetError> {
-        self.send(url, None, &[], with_cookies)
+    /// `GET url` as a page load: the jar's cookies sent, the answer's kept. Redirects are
+    /// followed.
+    pub fn get(&mut self, url: &Url) -> Result<Answer, NetError> {
+        self.send(url, None, &[], Cookies::All)
+    }
+
+    /// `GET url` with the jar's cookies for it except those named `left_out`, and nothing kept
+    /// from the answer: the control request, which reaches the same stage (`gitlab_canary` is
+    /// sent) as a visitor without a session, and leaves the jar as it was.
+    pub fn get_without(&mut self, url: &Url, left_out: &[&str]) -> Result<Answer, NetError> {
+        self.send(url, None, &[], Cookies::Except(left_out))
     }
 
     /// `POST url` with a form, as a browser submits one (a 302/303 answer is followed with a
@@ -309,7 +316,7 @@ impl Client {
                 bytes: body.into_bytes(),
             }),
             &[],
-            true,
+            Cookies::All,
         )
     }
 
@@ -328,7 +335,7 @@ impl Client {
                 bytes,
             }),
             headers,
-            false,
+            Cookies::None,
         )
     }
 
@@ -337,20 +344,18 @@ impl Client {
         url: &Url,
         mut body: Option<Body>,
         headers: &[(&str, &str)],
-        with_cookies: bool,
+        cookies: Cookies<'_>,
     ) -> Result<Answer, NetError> {
         let mut url = url.clone();
         for _ in 0..=MAX_REDIRECTS {
             let host = url.host_str().unwrap_or_default().to_string();
-            let cookie_header = if with_cookies {
-                self.jar
-                    .get_request_values(&url)
-                    .map(|(n, v)| format!("{n}={v}"))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            } else {
-                String::new()
-            };
+            let cookie_header = self
+                .jar
+                .get_request_values(&url)
+                .filter(|(n, _)| cookies.sends(n))
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
             let result = match &body {
                 Some(b) => {
                     let mut rq = self
@@ -378,7 +383,7 @@ impl Client {
             };
             let mut resp = result.map_err(|e| net_error(&host, e))?;
             let status = resp.status().as_u16();
-            if with_cookies {
+            if cookies.keeps() {
                 let set: Vec<RawCookie<'static>> = resp
                     .headers()
                     .get_all("set-cookie")
@@ -416,6 +421,31 @@ impl Client {
         Err(NetError::TooManyRedirects {
             host: url.host_str().unwrap_or_default().to_string(),
         })
+    }
+}
+
+/// Which of the jar's cookies a request sends, and whether its answer's `Set-Cookie` is kept.
+#[derive(Debug, Clone, Copy)]
+enum Cookies<'a> {
+    /// All the jar has for the URL; the answer's cookies kept (a browser's request).
+    All,
+    /// All but these names; nothing kept (the control request).
+    Except(&'a [&'a str]),
+    /// None sent, none kept (an API call with a token).
+    None,
+}
+
+impl Cookies<'_> {
+    fn sends(&self, name: &str) -> bool {
+        match self {
+            Cookies::All => true,
+            Cookies::Except(left_out) => !left_out.contains(&name),
+            Cookies::None => false,
+        }
+    }
+
+    fn keeps(&self) -> bool {
+        matches!(self, Cookies::All)
     }
 }
 
@@ -477,6 +507,18 @@ mod tests {
             assert!(Override::parse_resolve(bad).is_err(), "{bad}");
         }
         assert!(Override::parse_connect_to("a:1:b").is_err());
+    }
+
+    #[test]
+    fn the_control_request_sends_all_but_the_session_and_keeps_nothing() {
+        let control = Cookies::Except(&["_gitlab_session", "remember_user_token"]);
+        assert!(control.sends("gitlab_canary"));
+        assert!(control.sends("perf_bar_enabled"));
+        assert!(!control.sends("_gitlab_session"));
+        assert!(!control.sends("remember_user_token"));
+        assert!(!control.keeps());
+        assert!(Cookies::All.sends("_gitlab_session") && Cookies::All.keeps());
+        assert!(!Cookies::None.sends("gitlab_canary") && !Cookies::None.keeps());
     }
 
     #[test]

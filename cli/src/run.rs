@@ -452,7 +452,7 @@ pub fn stage(
             let progress = Progress::new();
             progress.working(&format!("GET {url}"));
             let t0 = Instant::now();
-            let answer = gl.client.get(&page, true)?;
+            let answer = gl.client.get(&page)?;
             let reading = gl.read_answer(&answer);
             drop(progress);
             let signals = reading.signals(&gitlab::SerdeJson, gl.env.is_gitlab_com());
@@ -1011,7 +1011,7 @@ pub fn read_page(
                 detail: e.to_string(),
             })?,
         },
-        None => gl.client.get(&page, true)?,
+        None => gl.client.get(&page)?,
     };
     let reading = gl.read_answer(&answer);
     println!("{}", serde_json::to_string(&reading).unwrap_or_default());

@@ -307,6 +307,65 @@ fn gitlab_failing_for_everyone_is_inconclusive_and_keeps_the_session() {
     assert_eq!(verify(&s, &jar, &[]).code, 0);
 }
 
+/// A stage down for everyone while the other stage works: the control request must reach the
+/// stage that failed (with `gitlab_canary`, without the session), or a 502 of canary alone
+/// would look like a session canary cannot read.
+#[test]
+fn one_stage_failing_for_everyone_is_inconclusive_not_a_broken_session() {
+    let s = Standin::start(18);
+    let (_, jar) = prepare(&s, &["--remember-me"]);
+    s.config(json!({"fault": {"stage": "canary", "status": 502}}));
+    let since = s
+        .admin("GET", "log?since=0", None)
+        .as_array()
+        .and_then(|a| a.iter().filter_map(|e| e["seq"].as_u64()).max())
+        .unwrap_or(0);
+    let junit = s.path("junit.xml");
+    let r = verify(&s, &jar, &["--junit", &junit.display().to_string()]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(
+        verdict_line(&r),
+        "INCONCLUSIVE — step “Other stage (canary)”: GitLab answered HTTP 502 with and without the session."
+    );
+    let j = parse_junit(&junit);
+    assert_eq!((j.tests, j.failures, j.errors), (4, 0, 1), "{:?}", j.cases);
+    assert_eq!(j.cases[3].0, "4 Restore cookies");
+    assert_eq!(j.cases[2].0, "3 Other stage (canary)");
+    assert_eq!(j.cases[2].1[0], "error");
+    // What the stand-in saw: the requests of /api/v4/user on canary, the last one the control.
+    let log = s.admin("GET", &format!("log?since={since}"), None);
+    let api: Vec<&Value> = log
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["path"] == "/api/v4/user" && e["stage"] == "canary")
+        .collect();
+    assert!(api.len() >= 2, "{log}");
+    let names = |e: &Value| -> Vec<String> {
+        e["cookies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.as_str().map(str::to_string))
+            .collect()
+    };
+    let (tries, control) = api.split_at(api.len() - 1);
+    for t in tries {
+        let n = names(t);
+        assert!(n.contains(&"_gitlab_session".to_string()), "{t}");
+        assert_eq!(t["status"], 502, "{t}");
+    }
+    let control = control[0];
+    let n = names(control);
+    assert!(n.contains(&"gitlab_canary".to_string()), "{control}");
+    assert!(!n.contains(&"_gitlab_session".to_string()), "{control}");
+    assert!(!n.contains(&"remember_user_token".to_string()), "{control}");
+    assert_eq!(control["gitlab_canary"], json!(["true"]), "{control}");
+    assert_eq!(control["status"], 502, "{control}");
+    // The baseline judged the prepared session: used up, as after any verdict.
+    assert!(!jar.exists());
+}
+
 #[test]
 fn sign_out_and_in_again_passes_with_seven_steps() {
     let s = Standin::start(14);
