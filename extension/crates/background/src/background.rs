@@ -7,114 +7,20 @@
 
 use wasm_bindgen::prelude::*;
 
-use crate::browser::{
-    self, from_js, msg, set_badge, set_icon, set_title, tabs, Area, BrowserError, BrowserJson,
-};
+use crate::browser::{self, from_js, set_badge, tabs, Area, BrowserError, BrowserJson};
 use crate::environment::path_of;
 use crate::errors::UserError;
 use crate::explain::Share;
-use crate::messages::{share_key, tab_key, TabState, CHECK_KEY, WATCH_KEY};
+use crate::messages::{share_key, tab_key, TabState};
+use crate::page::refine;
 use crate::preference::{InForce, Preference};
 use crate::reading::PageReading;
-use crate::session::Check;
-use crate::settings::Settings;
-use crate::stage::{detect, Detection, Signal, Stage};
+use crate::stage::{detect, Detection};
 use crate::switch::{self, Target};
-use crate::watch::Watch;
-
-const GITLAB_TABS: &[&str] = &["*://*.gitlab.com/*"];
-/// Badge colours: GitLab's green for Next, its indigo for Current.
-const NEXT_GREEN: &str = "#108548";
-const CURRENT_INDIGO: &str = "#5448c4";
-pub const CHECK_BLUE: &str = "#1f75cb";
-const LOST_RED: &str = "#c91c00";
-
-/// The stored detection for a tab, if it is for the page the tab shows now.
-async fn tab_state(tab: &tabs::Tab) -> Option<TabState> {
-    let state: TabState = Area::Session.read(&tab_key(tab.id)).await.ok()??;
-    (tab.url.as_deref() == Some(state.url.as_str())).then_some(state)
-}
-
-/// Toolbar icon, title and badge for one tab, all derived from the cookies and stored state.
-pub async fn refresh_action(tab: tabs::Tab) {
-    let (settings, _) = switch::settings().await;
-    refresh_action_with(tab, &settings).await;
-}
-
-async fn refresh_action_with(tab: tabs::Tab, settings: &Settings) {
-    let id = tab.id;
-    let state = tab_state(&tab).await;
-    let target = switch::target_for(tab, settings).await.ok();
-    let host = target.as_ref().map(|t| t.env.host.clone());
-    show_badge(id, host.as_deref(), state.as_ref().map(|s| &s.detection)).await;
-    let (icon, title) = match &target {
-        Some(target) => describe(target, state.as_ref().map(|s| &s.detection)).await,
-        None => ("auto", msg("titleNotGitLab", &[])),
-    };
-    // A tab closed meanwhile makes these fail; there is nothing to show then.
-    let _ = set_icon(id, icon).await;
-    let _ = set_title(id, &title).await;
-}
-
-/// The tab's badge: a running check's step, LOST for the host a running watch lost the session
-/// on (until it stops), else the stage that served the page. One storage read.
-async fn show_badge(id: i32, host: Option<&str>, detection: Option<&Detection>) {
-    show_badge_with(Area::Local.read_all().await.ok(), id, host, detection).await;
-}
-
-/// [`show_badge`] with `storage.local` read already.
-async fn show_badge_with(
-    local: Option<browser::Stored>,
-    id: i32,
-    host: Option<&str>,
-    detection: Option<&Detection>,
-) {
-    let read = |key| local.as_ref().and_then(|l| l.raw(key));
-    let lost = read(WATCH_KEY)
-        .and_then(|w| from_js::<Watch>(w).ok())
-        .filter(Watch::active)
-        .and_then(|w| w.first_loss().map(|s| s.host.clone()))
-        .is_some_and(|lost_host| host == Some(lost_host.as_str()));
-    let checking = read(CHECK_KEY)
-        .and_then(|c| from_js::<Check>(c).ok())
-        .filter(|c| c.running() && c.tab_id == id);
-    let progress;
-    let (badge, color) = match (checking, lost, detection.map(|d| d.stage)) {
-        (Some(c), _, _) => {
-            progress = c.progress_badge();
-            (progress.as_str(), CHECK_BLUE)
-        }
-        (None, true, _) => ("LOST", LOST_RED),
-        (None, false, Some(Stage::Canary)) => ("NEXT", NEXT_GREEN),
-        (None, false, Some(Stage::Main)) => ("CUR", CURRENT_INDIGO),
-        _ => ("", CURRENT_INDIGO),
-    };
-    let _ = set_badge(id, badge, color).await;
-}
-
-async fn describe(target: &Target, served: Option<&Detection>) -> (&'static str, String) {
-    let host = target.env.host.as_str();
-    let (icon, label) = match target.in_force().await {
-        Ok(InForce::Next) => ("next", msg("labelNext", &[])),
-        Ok(InForce::Current) => ("current", msg("labelCurrent", &[])),
-        Ok(InForce::Auto) => ("auto", msg("labelAuto", &[])),
-        Ok(InForce::Conflict { .. }) => ("conflict", msg("titleConflict", &[])),
-        Err(e) => return ("auto", switch::error_text(&e)),
-    };
-    let mut title = msg("titlePreference", &[host, &label]);
-    if let Some(d) = served.filter(|d| d.stage != Stage::Unknown) {
-        let pod = d.pod.as_deref().unwrap_or("?");
-        title.push_str(&msg(
-            "titleServed",
-            &[
-                d.stage.as_str(),
-                pod,
-                d.signal.map_or("no signal", Signal::name),
-            ],
-        ));
-    }
-    (icon, title)
-}
+use crate::toolbar::{
+    refresh_action, refresh_action_with, refresh_all, show_badge, show_badge_with, tab_state,
+    CURRENT_INDIGO, GITLAB_TABS,
+};
 
 /// `tabs.onActivated`. A tab still loading is left alone: its `complete` refreshes it, and
 /// work now would compete with the page's load.
@@ -320,47 +226,6 @@ async fn save_state(tab_id: i32, state: &TabState) {
     }
 }
 
-#[wasm_bindgen]
-extern "C" {
-    /// `extension/peek.js`: the function injected into a page to fetch its peek results.
-    #[wasm_bindgen(thread_local_v2, js_name = canaryPeekResults)]
-    static PEEK: JsValue;
-}
-
-/// Fetches the peek results the reading's performance-bar mount names (`GET <peekUrl>?
-/// request_id=<id>` from the page's own origin, `peek.js`) into the reading. True when it did.
-async fn refine(tab_id: i32, reading: &mut PageReading) -> bool {
-    let Some((url, id)) = reading.peek_request() else {
-        return false;
-    };
-    let func = PEEK.with(JsValue::clone);
-    let args = js_sys::Array::of2(&JsValue::from_str(url), &JsValue::from_str(id));
-    match browser::inject_function(tab_id, &func, &args).await {
-        Ok(raw) => match (from_js(raw), reading.peek.as_mut()) {
-            (Ok(fetched), Some(peek)) => {
-                peek.results = Some(fetched);
-                true
-            }
-            _ => false,
-        },
-        Err(e) => {
-            browser::console_debug(&e.0);
-            false
-        }
-    }
-}
-
-/// Injects the page reader into a loaded tab, fetches its peek results, and judges what it
-/// read (the session check's probe).
-pub async fn read_detection(tab_id: i32, target: &Target) -> Result<Detection, BrowserError> {
-    let raw = browser::inject(tab_id, "reader.js").await?;
-    let mut reading: PageReading = from_js(raw)
-        .map_err(|e| BrowserError(format!("the page reader's answer is unreadable: {}", e.0)))?;
-    refine(tab_id, &mut reading).await;
-    let signals = reading.signals(&BrowserJson, target.env.is_gitlab_com());
-    Ok(detect(&signals, js_sys::Date::now()))
-}
-
 /// `tabs.onRemoved`: forget the tab.
 #[wasm_bindgen]
 pub async fn on_tab_removed(tab_id: i32) {
@@ -371,15 +236,6 @@ pub async fn on_tab_removed(tab_id: i32) {
 #[wasm_bindgen]
 pub async fn on_canary_cookie_changed() {
     refresh_all().await;
-}
-
-/// Refreshes the toolbar button of every GitLab tab.
-pub async fn refresh_all() {
-    if let Ok(all) = tabs::matching(GITLAB_TABS).await {
-        for tab in all {
-            refresh_action(tab).await;
-        }
-    }
 }
 
 async fn record_share(target: &Target, d: &Detection, url: &str) {

@@ -331,9 +331,9 @@ pub async fn migrate_storage() {
 async fn show_progress(check: &Check) {
     if check.running() {
         let text = check.progress_badge();
-        let _ = browser::set_badge(check.tab_id, &text, crate::background::CHECK_BLUE).await;
+        let _ = browser::set_badge(check.tab_id, &text, crate::toolbar::CHECK_BLUE).await;
     } else if let Ok(tab) = tabs::get(check.tab_id).await {
-        crate::background::refresh_action(tab).await;
+        crate::toolbar::refresh_action(tab).await;
     }
 }
 
@@ -432,7 +432,7 @@ async fn probe(target: &Target) -> Result<Observation, String> {
                         detail: "unreadable answer from the page".into(),
                     },
                 };
-                let detection = crate::background::read_detection(tab_id, target).await.ok();
+                let detection = crate::page::read_detection(tab_id, target).await.ok();
                 let session = session_cookie(target).await;
                 return Ok(Observation {
                     at_ms: now_ms(),
@@ -657,7 +657,7 @@ async fn sample_watch() {
             ),
         )
         .await;
-        crate::background::refresh_all().await;
+        crate::toolbar::refresh_all().await;
     }
 }
 

@@ -12,6 +12,8 @@ pub use canary_switch_browser::switch;
 
 mod background;
 mod checker;
+mod page;
+mod toolbar;
 
 /// A free-list allocator that coalesces neighbours: ~8 KB smaller in the wasm than the
 /// default dlmalloc, and enough for an extension's short-lived pages and worker.
