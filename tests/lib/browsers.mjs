@@ -21,6 +21,7 @@
 // driver.outsideRequests().
 
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -45,11 +46,24 @@ const DEFAULT_TIMEOUT = 15_000;
 /**
  * Launch a browser with the unpacked extension at extensionDir.
  * @param {'chromium'|'firefox'} name
- * @param {{extensionDir: string, standinPort: number, headless?: boolean, helperPage?: string, prefs?: object}} opts
+ * @param {{extensionDir: string, standinPort: number, headless?: boolean, helperPage?: string, prefs?: object,
+ *   profileDir?: string, permanent?: boolean, restoreSession?: boolean, bfcache?: boolean}} opts
  *   helperPage: the extension page that extEval/tabIdFor run in (default: the options page if the
  *   manifest has one, else the action popup).
  *   prefs: Firefox preferences on top of the harness's (first-party isolation, say); Chromium
  *   refuses them.
+ *   profileDir: the browser profile to use, created when missing and kept by close() (the caller
+ *   removes it): a second launch on the same directory is the same browser started again (its
+ *   cookies, the extension's storage.local; never storage.session). Default: a temporary profile,
+ *   removed by close().
+ *   permanent (Firefox): install the extension permanently, as an unsigned .xpi in the profile's
+ *   extensions/ (signatures off, as ESR allows), instead of as a temporary add-on: only then does it
+ *   stay installed, with its storage, across a restart. Chromium loads the unpacked extension on
+ *   every launch of a kept profile anyway.
+ *   restoreSession: the browser restores the last session when it starts (Chromium
+ *   `--restore-last-session`; Firefox `browser.startup.page` 3), session cookies included.
+ *   bfcache (Chromium): keep the back/forward cache, which Playwright turns off by default
+ *   (`--disable-back-forward-cache`); Firefox has it on anyway.
  */
 export async function launch(name, opts) {
   if (!opts || !opts.extensionDir || !opts.standinPort) throw new Error('launch needs {extensionDir, standinPort}');
@@ -61,7 +75,10 @@ export async function launch(name, opts) {
       if (opts.prefs) throw new Error('prefs are Firefox preferences: Chromium has none to set');
       return await launchChromium({ ...opts, manifest, trap });
     }
-    if (name === 'firefox') return await launchFirefox({ ...opts, manifest, trap });
+    if (name === 'firefox') {
+      if (opts.bfcache !== undefined) throw new Error('bfcache is a Chromium option: Firefox keeps its back/forward cache');
+      return await launchFirefox({ ...opts, manifest, trap });
+    }
   } catch (err) {
     await trap.stop();
     throw err;
@@ -260,9 +277,14 @@ function libraryPage(page, kind, nav) {
   );
 }
 
-async function launchChromium({ extensionDir, standinPort, headless = true, manifest, trap, helperPage }) {
+async function launchChromium({ extensionDir, standinPort, headless = true, manifest, trap, helperPage, profileDir, restoreSession = false, bfcache = false }) {
   const { chromium } = await import('playwright-core');
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'canary-switch-chromium-'));
+  // A kept profile (profileDir) belongs to the caller; a temporary one goes with close().
+  const ownProfile = !profileDir;
+  const profile = profileDir ? (fs.mkdirSync(profileDir, { recursive: true }), profileDir) : fs.mkdtempSync(path.join(os.tmpdir(), 'canary-switch-chromium-'));
+  const removeProfile = () => {
+    if (ownProfile) fs.rmSync(profile, { recursive: true, force: true });
+  };
   const dir = path.resolve(extensionDir);
   let context;
   try {
@@ -272,12 +294,21 @@ async function launchChromium({ extensionDir, standinPort, headless = true, mani
       // (the old headless shell did not).
       headless,
       ignoreHTTPSErrors: true,
-      // Playwright passes --disable-extensions by default; the extension is the point here.
-      ignoreDefaultArgs: ['--disable-extensions'],
-      args: [`--disable-extensions-except=${dir}`, `--load-extension=${dir}`, ...chromiumArgs(standinPort, trap.port)],
+      // Playwright passes --disable-extensions by default; the extension is the point here. It
+      // also passes --disable-back-forward-cache, so that no back navigation is ever a bfcache
+      // restore: `bfcache: true` keeps the cache, as a user's Chromium has it.
+      ignoreDefaultArgs: ['--disable-extensions', ...(bfcache ? ['--disable-back-forward-cache'] : [])],
+      args: [
+        `--disable-extensions-except=${dir}`,
+        `--load-extension=${dir}`,
+        ...chromiumArgs(standinPort, trap.port),
+        // "Continue where you left off" for this start: the last session's tabs and its session
+        // cookies (ProfileImpl::ShouldRestoreOldSessionCookies) come back.
+        ...(restoreSession ? ['--restore-last-session'] : []),
+      ],
     });
   } catch (err) {
-    fs.rmSync(profile, { recursive: true, force: true });
+    removeProfile();
     throw err;
   }
   context.setDefaultTimeout(DEFAULT_TIMEOUT);
@@ -307,7 +338,7 @@ async function launchChromium({ extensionDir, standinPort, headless = true, mani
       .catch(() => null));
   if (!sw) {
     await context.close().catch(() => {});
-    fs.rmSync(profile, { recursive: true, force: true });
+    removeProfile();
     throw new Error(`Chromium: no extension service worker appeared for ${dir} (does the manifest have background.service_worker, and does it load?)`);
   }
   const extensionId = new URL(sw.url()).host;
@@ -387,7 +418,7 @@ async function launchChromium({ extensionDir, standinPort, headless = true, mani
     },
     async shutdown() {
       await withTimeout(context.close(), 15_000, 'Chromium close').catch(() => {});
-      fs.rmSync(profile, { recursive: true, force: true });
+      removeProfile();
     },
     raw: { context },
   });
@@ -507,26 +538,86 @@ function firefoxPrefs({ standinPort, trapPort, geckoId }) {
   };
 }
 
-async function launchFirefox({ extensionDir, standinPort, headless = true, manifest, trap, helperPage, prefs = {} }) {
+/**
+ * A permanent install: the extension as an unsigned .xpi (a zip of its directory, manifest at the
+ * root) at `<profile>/extensions/<gecko id>.xpi`, which Firefox installs from the profile scope
+ * when it starts (prefs in PERMANENT_INSTALL_PREFS). Replaced when the directory's files changed.
+ */
+function installXpi(profile, extensionDir, geckoId) {
+  const dir = path.resolve(extensionDir);
+  const xpi = path.join(profile, 'extensions', `${geckoId}.xpi`);
+  const newest = (d) =>
+    fs.readdirSync(d, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(path.join(d, e.name)) : fs.statSync(path.join(d, e.name)).mtimeMs), 0);
+  if (fs.existsSync(xpi) && fs.statSync(xpi).mtimeMs >= newest(dir)) return xpi;
+  fs.mkdirSync(path.dirname(xpi), { recursive: true });
+  const tmp = `${xpi}.tmp`;
+  fs.rmSync(tmp, { force: true });
+  const r = spawnSync('zip', ['-q', '-r', '-X', '-1', tmp, '.'], { cwd: dir, encoding: 'utf8' });
+  if (r.error || r.status !== 0) throw new Error(`zip of ${dir} failed (is zip installed? ./build.sh installs it): ${r.error?.message || r.stderr}`);
+  fs.renameSync(tmp, xpi);
+  return xpi;
+}
+
+/** What a permanent, unsigned install from the profile needs (Firefox ESR honours them). */
+const PERMANENT_INSTALL_PREFS = {
+  'xpinstall.signatures.required': false,
+  // Every scope enabled and none disabled on discovery (a side-loaded add-on would otherwise
+  // wait for the user's consent).
+  'extensions.autoDisableScopes': 0,
+  'extensions.enabledScopes': 15,
+};
+
+/**
+ * Session restore on start-up ("Open previous windows and tabs"): the last session's tabs and
+ * its session cookies come back. puppeteer's defaults turn both off.
+ */
+const RESTORE_SESSION_PREFS = {
+  'browser.startup.page': 3,
+  'browser.sessionstore.resume_from_crash': true,
+};
+
+async function launchFirefox({ extensionDir, standinPort, headless = true, manifest, trap, helperPage, prefs = {}, profileDir, permanent = false, restoreSession = false }) {
   const puppeteer = (await import('puppeteer-core')).default;
   const geckoId = manifest.browser_specific_settings?.gecko?.id || manifest.applications?.gecko?.id;
   if (!geckoId) {
     throw new Error(`${extensionDir}/manifest.json has no browser_specific_settings.gecko.id: Firefox would give the extension a random id and UUID`);
   }
-  const browser = await puppeteer.launch({
-    browser: 'firefox',
-    protocol: 'webDriverBiDi',
-    executablePath: FIREFOX_BIN,
-    headless,
-    acceptInsecureCerts: true,
-    // See the comment above: lets BiDi open moz-extension:// pages and evaluate in chrome.
-    args: ['--remote-allow-system-access'],
-    extraPrefsFirefox: { ...firefoxPrefs({ standinPort, trapPort: trap.port, geckoId }), ...prefs },
-    protocolTimeout: 30_000,
-    // Release builds ignore services.settings.server unless this is set
-    // (toolkit/.../services-settings/Utils.sys.mjs, allowServerURL).
-    env: { ...process.env, MOZ_REMOTE_SETTINGS_DEVTOOLS: '1' },
-  });
+  // A permanent install goes into the profile before Firefox starts, so the profile is ours to
+  // make when the caller keeps none; without either, puppeteer makes (and removes) a temporary one.
+  let profile = profileDir || null;
+  const ownProfile = permanent && !profileDir;
+  if (ownProfile) profile = fs.mkdtempSync(path.join(os.tmpdir(), 'canary-switch-firefox-'));
+  else if (profile) fs.mkdirSync(profile, { recursive: true });
+  const removeProfile = () => {
+    if (ownProfile) fs.rmSync(profile, { recursive: true, force: true });
+  };
+  let browser;
+  try {
+    if (permanent) installXpi(profile, extensionDir, geckoId);
+    browser = await puppeteer.launch({
+      browser: 'firefox',
+      protocol: 'webDriverBiDi',
+      executablePath: FIREFOX_BIN,
+      headless,
+      acceptInsecureCerts: true,
+      // See the comment above: lets BiDi open moz-extension:// pages and evaluate in chrome.
+      args: ['--remote-allow-system-access'],
+      ...(profile ? { userDataDir: profile } : {}),
+      extraPrefsFirefox: {
+        ...firefoxPrefs({ standinPort, trapPort: trap.port, geckoId }),
+        ...(permanent ? PERMANENT_INSTALL_PREFS : {}),
+        ...(restoreSession ? RESTORE_SESSION_PREFS : {}),
+        ...prefs,
+      },
+      protocolTimeout: 30_000,
+      // Release builds ignore services.settings.server unless this is set
+      // (toolkit/.../services-settings/Utils.sys.mjs, allowServerURL).
+      env: { ...process.env, MOZ_REMOTE_SETTINGS_DEVTOOLS: '1' },
+    });
+  } catch (err) {
+    removeProfile();
+    throw err;
+  }
   const pid = browser.process()?.pid;
 
   let session;
@@ -539,6 +630,7 @@ async function launchFirefox({ extensionDir, standinPort, headless = true, manif
     }
   } catch (err) {
     await browser.close().catch(() => {});
+    removeProfile();
     throw err;
   }
   const send = async (method, params) => (await session.send(method, params)).result;
@@ -563,6 +655,7 @@ async function launchFirefox({ extensionDir, standinPort, headless = true, manif
   // Until the driver is handed out, a failure closes the browser (launch() stops the trap).
   const chromeWin = await initFirefox().catch(async (err) => {
     await browser.close().catch(() => {});
+    removeProfile();
     throw err;
   });
   const chromeEval = (fn, arg) => callIn(chromeWin.context, fn, arg);
@@ -598,8 +691,23 @@ async function launchFirefox({ extensionDir, standinPort, headless = true, manif
       return true;
     }, extBase);
 
-    const installedId = await browser.installExtension(path.resolve(extensionDir));
-    if (installedId !== geckoId) throw new Error(`Firefox installed ${installedId}, expected ${geckoId}`);
+    if (permanent) {
+      // Installed from the profile at start-up (before this listener: errors of the very first
+      // start are not seen); it must be there, enabled, and not a temporary add-on.
+      const addon = await poll(
+        () =>
+          chromeEval(async (id) => {
+            const { AddonManager } = ChromeUtils.importESModule('resource://gre/modules/AddonManager.sys.mjs');
+            const a = await AddonManager.getAddonByID(id);
+            return a ? { active: a.isActive, temporary: a.temporarilyInstalled, scope: a.scope, signed: a.signedState } : false;
+          }, geckoId),
+        { timeout: 10_000, what: `the add-on ${geckoId} installed from the profile` },
+      );
+      if (!addon.active || addon.temporary) throw new Error(`Firefox: the permanent install of ${geckoId} is not active: ${JSON.stringify(addon)}`);
+    } else {
+      const installedId = await browser.installExtension(path.resolve(extensionDir));
+      if (installedId !== geckoId) throw new Error(`Firefox installed ${installedId}, expected ${geckoId}`);
+    }
 
     // The background has started once the extension's policy is active; make sure it answers.
     await poll(
@@ -754,6 +862,7 @@ async function launchFirefox({ extensionDir, standinPort, headless = true, manif
           }
         }
       });
+      removeProfile();
     },
     raw: { browser, send },
   });

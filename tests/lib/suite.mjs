@@ -10,6 +10,7 @@
 
 import { before, after, afterEach } from 'node:test';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { launch, BROWSERS } from './browsers.mjs';
 import { extensionDir } from './extension.mjs';
@@ -41,19 +42,45 @@ function slug(s) {
  * `rails: {main, canary}`: run the browser against the GitLab-like Rails stack (tests/rails,
  * lib/rails.mjs) instead, each stage with its settings ({store, keys, coder}); `standinArgs`
  * then go to its router. `env.standin` is the stack, with the stand-in's surface.
+ * `launch`: more options for launch() (lib/browsers.mjs), e.g. `{permanent: true}` (Firefox) or
+ * `{bfcache: true}` (Chromium).
+ * `restartable: true`: the browser's profile is kept for the whole block (removed after it), and
+ * `env.restart({restoreSession})` closes the browser and starts it again on that profile: its
+ * cookies and the extension's storage.local stay, storage.session and every page handle go. In
+ * Firefox the extension survives a restart only when installed permanently (`launch:
+ * {permanent: true}`); a temporary add-on is uninstalled, with its storage, when Firefox quits.
  * Returns an object whose fields are filled in by the time the tests run:
- *   env.standin, env.driver, env.ext ({dir, fixture, manifest}), env.track(page) -> page
+ *   env.standin, env.driver, env.ext ({dir, fixture, manifest}), env.track(page) -> page,
+ *   env.restart(opts) (restartable only), env.profileDir (restartable only)
  */
-export function useBrowser(name, { seed = 1, standinArgs = [], prefs, rails = null } = {}) {
+export function useBrowser(name, { seed = 1, standinArgs = [], prefs, rails = null, launch: launchOpts = {}, restartable = false } = {}) {
+  const launchBrowser = (more = {}) =>
+    launch(name, { extensionDir: env.ext.dir, standinPort: env.standin.port, headless: HEADLESS, prefs, ...launchOpts, profileDir: env.profileDir || undefined, ...more });
   const env = {
     name,
     standin: null,
     driver: null,
     ext: null,
+    profileDir: null,
     pages: [],
     track(page) {
       env.pages.push(page);
       return page;
+    },
+    /**
+     * Closes the browser (gracefully: it writes its session as on a user's quit) and launches it
+     * again on the same profile. `restoreSession`: the new start restores the last session (its
+     * tabs and session cookies), as "continue where you left off" does. Resolves the new driver
+     * (also env.driver); page handles of the old browser are dead.
+     */
+    async restart({ restoreSession = false } = {}) {
+      if (!restartable) throw new Error('env.restart() needs useBrowser(name, {restartable: true})');
+      env.pages = [];
+      const old = env.driver;
+      env.driver = null;
+      if (old) await old.close();
+      env.driver = await launchBrowser({ restoreSession });
+      return env.driver;
     },
   };
 
@@ -66,7 +93,8 @@ export function useBrowser(name, { seed = 1, standinArgs = [], prefs, rails = nu
     env.standin = rails
       ? await startRailsStack({ seed, main: rails.main, canary: rails.canary, routerArgs: standinArgs })
       : await startStandin({ seed, args: standinArgs });
-    env.driver = await launch(name, { extensionDir: env.ext.dir, standinPort: env.standin.port, headless: HEADLESS, prefs });
+    if (restartable) env.profileDir = fs.mkdtempSync(path.join(os.tmpdir(), `canary-switch-${name}-kept-`));
+    env.driver = await launchBrowser();
   });
 
   afterEach(async (t) => {
@@ -103,6 +131,7 @@ export function useBrowser(name, { seed = 1, standinArgs = [], prefs, rails = nu
     if (env.driver) await env.driver.close();
     if (env.standin) await env.standin.stop();
     if (env.ext?.fixture) fs.rmSync(env.ext.dir, { recursive: true, force: true });
+    if (env.profileDir) fs.rmSync(env.profileDir, { recursive: true, force: true });
   });
 
   return env;
