@@ -11,7 +11,9 @@ use crate::stage::Detection;
 /// [`ApiUser`]), or the error that stopped the request.
 ///
 /// When the request with the session kept answering 5xx ([`PROBE_ATTEMPTS`] tries), the probe
-/// asks the same URL once more without any cookie: `without` is that control request's status,
+/// asks the same URL once more as a visitor without a session (`_gitlab_session` and
+/// `remember_user_token` left out, `gitlab_canary` kept, so the same stage answers): `without`
+/// is that control request's status,
 /// `withoutError` says it got no answer.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

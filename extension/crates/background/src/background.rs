@@ -130,19 +130,20 @@ fn accept(tab_id: i32, generation: u32) -> bool {
 /// of the document already read (Firefox's injection at navigation start lands in the old
 /// document): the tab stays pending for its next event.
 async fn read_page(tab_id: i32, generation: u32, url: String) {
-    // The injection, the settings, storage.local (for the badge) and the tab's last reading,
-    // all at once: the badge waits for one round trip, not four.
-    let reading = async {
-        let raw = browser::inject(tab_id, "reader.js").await?;
-        from_js::<PageReading>(raw)
-            .map_err(|e| BrowserError(format!("the page reader's answer is unreadable: {}", e.0)))
+    // The injection starts first; the settings, storage.local (for the badge) and the tab's
+    // last reading are read while the page is parsed: the badge waits for none of them.
+    let started = browser::start_injection(tab_id, "reader.js");
+    let (settings, _) = switch::settings().await;
+    let local = Area::Local.read_all().await;
+    let last = Area::Session.read::<TabState>(&tab_key(tab_id)).await;
+    let reading = match started {
+        Ok(p) => browser::injected(p).await.and_then(|raw| {
+            from_js::<PageReading>(raw).map_err(|e| {
+                BrowserError(format!("the page reader's answer is unreadable: {}", e.0))
+            })
+        }),
+        Err(e) => Err(e),
     };
-    let key = tab_key(tab_id);
-    let context = browser::join2(
-        switch::settings(),
-        browser::join2(Area::Local.read_all(), Area::Session.read::<TabState>(&key)),
-    );
-    let (reading, ((settings, _), (local, last))) = browser::join2(reading, context).await;
     if !PAGES.with(|p| newest(&p.borrow(), tab_id, generation)) {
         return;
     }
@@ -160,11 +161,18 @@ async fn read_page(tab_id: i32, generation: u32, url: String) {
     };
     let last = last.ok().flatten();
     let document = reading.document.clone();
-    if document
-        .as_ref()
-        .is_some_and(|d| d.is_stale(last.as_ref().and_then(|s| s.document.as_ref())))
-    {
-        return;
+    // The document already read (Firefox's injection at navigation start, or a second event
+    // for the same document): nothing new, unless its toolbar was left unfinished by a reading
+    // this event superseded; then it is finished now.
+    if let Some(last) = last.filter(|l| {
+        document
+            .as_ref()
+            .is_some_and(|d| d.is_stale(l.document.as_ref()))
+    }) {
+        if !last.refining {
+            accept(tab_id, generation);
+            return;
+        }
     }
     let page_url = document.as_ref().map_or(url, |d| d.url.clone());
     let Ok(env) = crate::environment::environment_for_url(&page_url, &settings.custom) else {

@@ -31,9 +31,7 @@ use crate::watch::{Sample, Watch};
 /// popup wake it sooner).
 pub const CHECK_ALARM: &str = "session-check";
 pub const WATCH_ALARM: &str = "session-watch";
-use crate::switch::SESSION_COOKIE;
-/// Devise rememberable's cookie: only whether it is there is ever read.
-const REMEMBER_COOKIE: &str = "remember_user_token";
+use crate::switch::{REMEMBER_COOKIE, SESSION_COOKIE};
 const RELOAD_TIMEOUT_MS: u32 = 30_000;
 /// How long a probe keeps trying a page that does not answer yet.
 const PROBE_LIMIT_MS: f64 = 20_000.0;
@@ -469,36 +467,19 @@ async fn session_cookie(target: &Target) -> SessionCookie {
     session_cookie_in(&target.jar, &target.env.host).await
 }
 
-/// A cookie as `cookies.getAll` describes it: what [`FoundCookie`] keeps, and whether it ends
-/// with the browser (no expiry).
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SeenCookie {
-    domain: String,
-    host_only: bool,
-    value: String,
-    #[serde(default)]
-    session: bool,
-}
-
-impl SeenCookie {
-    fn sent_to(&self, host: &str) -> bool {
-        FoundCookie {
-            domain: self.domain.clone(),
-            host_only: self.host_only,
-            path: String::new(),
-            value: String::new(),
-        }
-        .sent_to(host)
-    }
-}
-
 /// `_gitlab_session` for `host` in a cookie store: presence and fingerprint (the value goes
 /// into the hash and nowhere else), whether it ends with the browser, and whether
 /// `remember_user_token` is there.
 async fn session_cookie_in(jar: &crate::browser::cookies::Jar, host: &str) -> SessionCookie {
-    let cookies: Vec<SeenCookie> = match jar.named_raw(SESSION_COOKIE).await {
-        Ok(all) => from_js(all).unwrap_or_default(),
+    // With whether each ends with the browser (`session`: no expiry).
+    let cookies: Vec<(FoundCookie, bool)> = match jar.named_raw(SESSION_COOKIE).await {
+        Ok(all) => all
+            .iter()
+            .filter_map(|raw| {
+                let session = browser::property(&raw, "session").as_bool() == Some(true);
+                from_js::<FoundCookie>(raw).ok().map(|c| (c, session))
+            })
+            .collect(),
         Err(_) => Vec::new(),
     };
     let remember = jar
@@ -507,7 +488,7 @@ async fn session_cookie_in(jar: &crate::browser::cookies::Jar, host: &str) -> Se
         .unwrap_or_default()
         .iter()
         .any(|c| c.sent_to(host));
-    let Some(c) = cookies.iter().find(|c| c.sent_to(host)) else {
+    let Some((c, session)) = cookies.iter().find(|(c, _)| c.sent_to(host)) else {
         return SessionCookie {
             remember,
             ..SessionCookie::default()
@@ -517,7 +498,7 @@ async fn session_cookie_in(jar: &crate::browser::cookies::Jar, host: &str) -> Se
         present: true,
         fingerprint: browser::fingerprint(&c.value).await.ok(),
         remember,
-        ends_with_browser: Some(c.session),
+        ends_with_browser: Some(*session),
     }
 }
 
@@ -651,10 +632,7 @@ async fn sample_watch() {
         let _ = browser::notify(
             "session-lost",
             &browser::msg("watchLostTitle", &[]),
-            &browser::msg(
-                "watchLostBody",
-                &[&s.host, &utc(s.at_ms), &w.loss_sentence(&s)],
-            ),
+            &browser::msg("watchLostBody", &[&s.host, &utc(s.at_ms)]),
         )
         .await;
         crate::toolbar::refresh_all().await;

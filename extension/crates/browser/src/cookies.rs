@@ -182,17 +182,23 @@ impl Jar {
 
     /// Every cookie with this name in the store. Only `FoundCookie`'s fields are kept.
     pub async fn named(&self, name: &str) -> Result<Vec<FoundCookie>, BrowserError> {
-        from_js(self.named_raw(name).await?)
+        Ok(self
+            .named_raw(name)
+            .await?
+            .iter()
+            .filter_map(|raw| from_js::<FoundCookie>(raw).ok())
+            .collect())
     }
 
     /// Every cookie with this name in the store, as the browser describes them.
-    pub async fn named_raw(&self, name: &str) -> Result<JsValue, BrowserError> {
+    pub async fn named_raw(&self, name: &str) -> Result<js_sys::Array, BrowserError> {
         let details = to_js(&GetAll {
             name,
             store_id: self.store_id.as_deref(),
         })?;
         // `null` asks for cookies of every first-party domain.
-        with_fpi(cookies_get_all, details, &JsValue::NULL).await
+        let all = with_fpi(cookies_get_all, details, &JsValue::NULL).await?;
+        Ok(all.dyn_into().unwrap_or_default())
     }
 
     /// Takes every cookie named `name` that the browser sends to `host` out of the store, for
@@ -200,9 +206,8 @@ impl Jar {
     /// JS objects: their values never enter the extension's own memory or storage.
     pub async fn take(&self, name: &str, host: &str) -> Result<Vec<JsValue>, BrowserError> {
         let site = JsValue::from_str(&self.site);
-        let all = js_sys::Array::from(&self.named_raw(name).await?);
         let mut taken = Vec::new();
-        for raw in all.iter() {
+        for raw in self.named_raw(name).await?.iter() {
             let Ok(c) = from_js::<FoundCookie>(raw.clone()) else {
                 continue;
             };

@@ -344,6 +344,12 @@ const INJECTION_TIMEOUT_MS: u32 = 12_000;
 /// Runs one extension file in the top frame of a tab (the page reader, the identity probe) and
 /// answers its completion value, awaited when it is a promise: plain data, still unchecked.
 pub async fn inject(tab_id: i32, file: &str) -> Result<JsValue, BrowserError> {
+    injected(start_injection(tab_id, file)?).await
+}
+
+/// Starts [`inject`] now (the browser works on it while the caller awaits other things);
+/// [`injected`] answers it.
+pub fn start_injection(tab_id: i32, file: &str) -> Result<Promise, BrowserError> {
     let details = to_js(&Injection {
         target: InjectionTarget {
             tab_id,
@@ -352,7 +358,7 @@ pub async fn inject(tab_id: i32, file: &str) -> Result<JsValue, BrowserError> {
         files: &[file],
         inject_immediately: true,
     })?;
-    injected(details).await
+    scripting_execute_script(&details).map_err(BrowserError::from_js)
 }
 
 /// Runs `func(...args)` in the top frame of a tab (a function of an extension script, such as
@@ -373,14 +379,14 @@ pub async fn inject_function(
         let _ = set_property(&d, "args", args);
         JsValue::from(d)
     })?;
-    injected(details).await
+    injected(scripting_execute_script(&details).map_err(BrowserError::from_js)?).await
 }
 
-async fn injected(details: JsValue) -> Result<JsValue, BrowserError> {
+/// The completion value of a started injection.
+pub async fn injected(injected: Promise) -> Result<JsValue, BrowserError> {
     // Firefox never settles an injection into a document that is being navigated away from:
     // give up after a while (the scripts' own requests time out at 10 s), and let the caller
     // try again on the new document.
-    let injected = scripting_execute_script(&details).map_err(BrowserError::from_js)?;
     let timer = Promise::new(&mut |resolve, _| {
         gloo_timers::callback::Timeout::new(INJECTION_TIMEOUT_MS, move || {
             let _ = resolve.call0(&JsValue::NULL);

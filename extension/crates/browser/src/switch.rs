@@ -165,22 +165,31 @@ pub async fn identity_at(url: &str, timeout_ms: u32, jar: &Jar, host: &str) -> I
     }
 }
 
-/// The control request: `request` made while `_gitlab_session` (and only it) is out of the
-/// jar, so that it reaches the same stage (`gitlab_canary` stays) as a visitor without a
-/// session; the cookie is put back with all its attributes right after, whatever the answer.
+/// The control request: `request` made while `_gitlab_session` and `remember_user_token` are
+/// out of the jar, so that it reaches the same stage (`gitlab_canary` stays) as a visitor
+/// without a session (and Devise signs nobody in again); both are put back with all their
+/// attributes right after, whatever the answer.
 pub async fn without_session(
     jar: &Jar,
     host: &str,
     request: impl std::future::Future<Output = Result<u16, BrowserError>>,
 ) -> Result<u16, BrowserError> {
-    let taken = jar.take(SESSION_COOKIE, host).await?;
-    let answer = request.await;
+    let mut taken = jar.take(SESSION_COOKIE, host).await?;
+    let answer = match jar.take(REMEMBER_COOKIE, host).await {
+        Ok(remember) => {
+            taken.extend(remember);
+            request.await
+        }
+        Err(e) => Err(e),
+    };
     jar.put_back(&taken).await?;
     answer
 }
 
 /// GitLab's session cookie.
 pub const SESSION_COOKIE: &str = "_gitlab_session";
+/// Devise rememberable's cookie: only whether it is there is ever read.
+pub const REMEMBER_COOKIE: &str = "remember_user_token";
 
 /// One sentence for the user.
 pub fn error_text(e: &UserError) -> String {

@@ -1,5 +1,6 @@
 //! What several popup sections use: the page and its target ([`Popup`]), DOM helpers, the
-//! popup-wide error line, commands to the background, storage reads and [`join2`].
+//! popup-wide error line, commands to the background, storage reads and [`join2`] (the
+//! bindings' own).
 //!
 //! Shared elements: `error` and whether `grant-access` shows (any section's error goes there),
 //! `switch-message` as the popup's status line (the copy buttons confirm there), and
@@ -8,7 +9,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::Poll;
 
 use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
@@ -195,27 +195,4 @@ pub(super) fn stored<T: DeserializeOwned>(local: &Option<Stored>, key: &str) -> 
     local.as_ref()?.get(key).ok().flatten()
 }
 
-/// Both futures' results, polled together so that their extension-API calls overlap.
-pub(super) async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
-    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
-    let (mut ra, mut rb) = (None, None);
-    std::future::poll_fn(|cx| {
-        if ra.is_none() {
-            if let Poll::Ready(v) = a.as_mut().poll(cx) {
-                ra = Some(v);
-            }
-        }
-        if rb.is_none() {
-            if let Poll::Ready(v) = b.as_mut().poll(cx) {
-                rb = Some(v);
-            }
-        }
-        if ra.is_some() && rb.is_some() {
-            if let (Some(x), Some(y)) = (ra.take(), rb.take()) {
-                return Poll::Ready((x, y));
-            }
-        }
-        Poll::Pending
-    })
-    .await
-}
+pub(super) use crate::browser::join2;
