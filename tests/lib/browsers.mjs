@@ -20,6 +20,7 @@
 // direct, and everything else is sent to a refusing loopback proxy (lib/trap.mjs), recorded in
 // driver.outsideRequests().
 
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
@@ -328,14 +329,33 @@ async function launchChromium({ extensionDir, standinPort, headless = true, mani
   });
 
   // The extension's id is the host of its service worker's URL.
-  const sw =
+  const findWorker = async (timeout) =>
     context.serviceWorkers().find((w) => w.url().startsWith('chrome-extension://')) ||
     (await context
       .waitForEvent('serviceworker', {
         predicate: (w) => w.url().startsWith('chrome-extension://'),
-        timeout: 10_000,
+        timeout,
       })
       .catch(() => null));
+  let sw = await findWorker(10_000);
+  if (!sw && profileDir) {
+    // A kept profile started again: the worker is registered already and Chromium may leave it
+    // stopped until an event. An unpacked extension's id is its path's (SHA-256, a-p digits):
+    // a message from one of its pages wakes the worker, which must then appear.
+    const id = unpackedExtensionId(dir);
+    const targets = await targetList(context);
+    const page = await context.newPage();
+    try {
+      await page.goto(`chrome-extension://${id}/${(helperPage || defaultHelperPage(manifest)).replace(/^\//, '')}`);
+      await page.evaluate(() => chrome.runtime.sendMessage({ wake: true }).then(() => true, () => true));
+      sw = await findWorker(10_000);
+    } catch {
+      sw = null;
+    } finally {
+      await page.close().catch(() => {});
+    }
+    process.stderr.write(`chromium: the extension's service worker did not start with the kept profile; ${sw ? 'woken by a message' : 'not woken'} (targets: ${targets})\n`);
+  }
   if (!sw) {
     await context.close().catch(() => {});
     removeProfile();
@@ -423,6 +443,27 @@ async function launchChromium({ extensionDir, standinPort, headless = true, mani
     raw: { context },
   });
   return driver;
+}
+
+/** Chromium's id of an unpacked extension: the first 128 bits of SHA-256 of its path, in a-p. */
+export function unpackedExtensionId(dir) {
+  const hex = crypto.createHash('sha256').update(path.resolve(dir)).digest('hex').slice(0, 32);
+  return [...hex].map((d) => String.fromCharCode(97 + parseInt(d, 16))).join('');
+}
+
+/** The browser's targets other than pages, for diagnostics. */
+async function targetList(context) {
+  try {
+    const cdp = await context.browser().newBrowserCDPSession();
+    try {
+      const { targetInfos } = await cdp.send('Target.getTargets');
+      return targetInfos.filter((t) => t.type !== 'page').map((t) => `${t.type} ${t.url}`).join(', ') || 'none';
+    } finally {
+      await cdp.detach().catch(() => {});
+    }
+  } catch (err) {
+    return `unknown (${err.message})`;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
