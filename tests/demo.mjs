@@ -73,7 +73,10 @@ try {
   );
   console.log(`   ${await popup.text('[data-testid=session-check-status]')}`);
   await shot(popup, '5-popup-session-check.png', { popup: true });
-  fs.writeFileSync(path.join(out, 'session-check.md'), await popup.text('[data-testid=session-check-report]'));
+  // The Markdown as the report holds it, line by line (text() would collapse its white space).
+  const markdown = await popup.evaluate(() => document.querySelector('[data-testid=session-check-report]').textContent);
+  if (!markdown.includes('\n| # | Step |')) throw new Error('the saved report lost its lines');
+  fs.writeFileSync(path.join(out, 'session-check.md'), markdown);
   console.log('  saved demo-out/session-check.md');
 
   console.log('5. On a tab that is no GitLab page, the popup lists every environment with its own choice');
