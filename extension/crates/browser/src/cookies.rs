@@ -52,6 +52,14 @@ pub async fn store_for_tab(tab: &Tab) -> Result<Option<String>, BrowserError> {
         .map(|s| s.id))
 }
 
+/// What a `cookies.getAll` answered, as [`FoundCookie`]s (an entry that is not a cookie is
+/// left out).
+pub fn found(all: &js_sys::Array) -> Vec<FoundCookie> {
+    all.iter()
+        .filter_map(|raw| from_js::<FoundCookie>(raw).ok())
+        .collect()
+}
+
 /// Where cookies are read and written: a store, and the first-party domain when isolation is on.
 #[derive(Debug, Clone, Default)]
 pub struct Jar {
@@ -182,12 +190,7 @@ impl Jar {
 
     /// Every cookie with this name in the store. Only `FoundCookie`'s fields are kept.
     pub async fn named(&self, name: &str) -> Result<Vec<FoundCookie>, BrowserError> {
-        Ok(self
-            .named_raw(name)
-            .await?
-            .iter()
-            .filter_map(|raw| from_js::<FoundCookie>(raw).ok())
-            .collect())
+        Ok(found(&self.named_raw(name).await?))
     }
 
     /// Every cookie with this name in the store, as the browser describes them.

@@ -94,6 +94,21 @@ impl Target {
         Ok(in_force(&self.env.host, &found))
     }
 
+    /// [`Target::in_force`] from a `cookies.getAll({name: "gitlab_canary"})` of the default
+    /// store that was started earlier (the popup's loader starts it), when that is this
+    /// target's store; else asked afresh.
+    pub async fn in_force_from(
+        &self,
+        default_store: Option<&js_sys::Array>,
+    ) -> Result<InForce, UserError> {
+        match default_store {
+            Some(all) if self.jar.store_id.is_none() => {
+                Ok(in_force(&self.env.host, &crate::cookies::found(all)))
+            }
+            _ => self.in_force().await,
+        }
+    }
+
     /// Writes and removes cookies until the host receives `pref`. Returns what changed. For a
     /// session check's own switching, whose cookies are all put back at its end.
     pub async fn apply(&self, pref: Preference, scope: Scope) -> Result<Vec<Change>, UserError> {

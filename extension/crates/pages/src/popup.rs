@@ -40,6 +40,10 @@ struct Known {
     local: Option<Stored>,
     /// The target tab's URL.
     url: Option<Option<String>>,
+    /// All of storage.session.
+    session: Option<Stored>,
+    /// The default store's `gitlab_canary` cookies.
+    canary: Option<js_sys::Array>,
 }
 
 /// Reads what every section shows in one round of extension-API calls (all of storage.local,
@@ -61,11 +65,16 @@ async fn refresh(p: &Popup, known: Known) {
             (None, None) => None,
         }
     };
+    let session = known.session;
     let state = async {
         let key = tab_key(target?.tab.id);
-        Area::Session.read::<TabState>(&key).await.ok().flatten()
+        match &session {
+            Some(s) => s.get::<TabState>(&key).ok().flatten(),
+            None => Area::Session.read::<TabState>(&key).await.ok().flatten(),
+        }
     };
-    let in_force = async { Some(target?.in_force().await) };
+    let canary = known.canary;
+    let in_force = async { Some(target?.in_force_from(canary.as_ref()).await) };
     let ((local, url), (state, in_force)) = join2(join2(local, url), join2(state, in_force)).await;
     if let Some(t) = target {
         let in_force = in_force
@@ -157,19 +166,24 @@ fn open_sections(doc: &Document) -> Vec<String> {
 
 /// Entry point, called by `popup.js` once the wasm module is ready.
 ///
-/// `local` and `active` are `storage.local.get(null)` and `tabs.query({active, currentWindow})`,
-/// which `popup.js` starts before the module compiles, so that the browser answers them
-/// meanwhile. Which tab is the target is decided here: `?tab=<id>` wins over the active tab.
+/// `local`, `active`, `session` and `canary` are `storage.local.get(null)`,
+/// `tabs.query({active, currentWindow})`, `storage.session.get(null)` and the default store's
+/// `gitlab_canary` cookies, which `popup.js` starts before the module compiles, so that the
+/// browser answers them meanwhile. Which tab is the target is decided here: `?tab=<id>` wins over the active tab.
 #[wasm_bindgen]
-pub async fn popup_main(local: js_sys::Promise, active: js_sys::Promise) {
+pub async fn popup_main(
+    local: js_sys::Promise,
+    active: js_sys::Promise,
+    session: js_sys::Promise,
+    canary: js_sys::Promise,
+) {
     let Some(doc) = document() else { return };
     dom::localise(&doc);
     let tab_id = tab_param(&doc);
     let tab = async {
-        let active = tabs::first_of(active).await.ok().flatten();
         match tab_id {
             Some(id) => tabs::get(id).await.ok(),
-            None => active,
+            None => tabs::first_of(active).await.ok().flatten(),
         }
     };
     let (local, tab) = join2(Stored::from_promise(local), tab).await;
@@ -229,7 +243,15 @@ pub async fn popup_main(local: js_sys::Promise, active: js_sys::Promise) {
             let _ = command(&Command::ResumeCheck).await;
         }
     };
-    // Storage and the tab were read above: only the detection and the cookies are left.
-    join2(refresh(&popup, Known { local, url }), resume).await;
+    // Everything was asked for by the loader: the first render reads nothing more (but for a
+    // cookie store other than the default one).
+    let (session, canary) = join2(Stored::from_promise(session), browser::call(Ok(canary))).await;
+    let known = Known {
+        local,
+        url,
+        session: session.ok(),
+        canary: canary.ok().and_then(|c| c.dyn_into().ok()),
+    };
+    join2(refresh(&popup, known), resume).await;
     popup.body_attr("data-ready", "");
 }
