@@ -140,8 +140,9 @@ pub fn reason(c: &Check) -> String {
             .unwrap_or_else(|| "the check did not run to the end.".into()),
         _ => match (&c.prepared, c.after_rollback) {
             (Some(p), _) => format!(
-                "the session prepared at {} survived {}, and the same user stayed signed in across refresh, both stages and back.",
+                "the session prepared at {} survived {}: after {}, the same user stayed signed in across refresh, both stages and back.",
                 p.when(),
+                c.event(),
                 c.event()
             ),
             (None, true) => "after the rollback, the same user stayed signed in across refresh, both stages and back.".into(),

@@ -133,7 +133,7 @@ fn prepare_then_verify_passes_and_leaves_nothing_secret_behind() {
         "{line}"
     );
     assert!(
-        line.ends_with(" UTC survived the change, and the same user stayed signed in across refresh, both stages and back."),
+        line.ends_with(" UTC survived the change: after the change, the same user stayed signed in across refresh, both stages and back."),
         "{line}"
     );
     assert!(!jar.exists(), "verify removes the prepared session");

@@ -315,7 +315,7 @@ describe('the headless command on the Rails stack', { skip: SKIP, timeout: 300_0
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(
       r.line,
-      `PASS — the session prepared at ${hhmm(before.prepared)} UTC survived the change, and the same user stayed signed in across refresh, both stages and back.`,
+      `PASS — the session prepared at ${hhmm(before.prepared)} UTC survived the change: after the change, the same user stayed signed in across refresh, both stages and back.`,
     );
     assert.equal(r.stderr.split('\n').filter((l) => / \d\/5 /.test(l)).length, 5, r.stderr);
     // The stage from the page's own signals (favicon, sidebar): no perf bar, so no pod.
@@ -343,7 +343,7 @@ describe('the headless command on the Rails stack', { skip: SKIP, timeout: 300_0
     t.diagnostic(`verify --after-rollback --json ${j.ms} ms, exit ${j.code}: ${json.verdict} — ${json.reason}`);
     outputs.push({ what: 'verify --json', text: j.stdout });
     assert.equal(json.verdict, 'PASS');
-    assert.equal(json.reason, `the session prepared at ${hhmm(during.prepared)} UTC survived the rollback, and the same user stayed signed in across refresh, both stages and back.`);
+    assert.equal(json.reason, `the session prepared at ${hhmm(during.prepared)} UTC survived the rollback: after the rollback, the same user stayed signed in across refresh, both stages and back.`);
     assert.equal(json.jarRemoved, true);
     assert.equal(json.check.steps.length, 5);
     assert.equal(json.check.originalCookies, undefined);

@@ -11,6 +11,7 @@ use std::cell::Cell;
 use canary_switch::utc::utc;
 use wasm_bindgen::prelude::*;
 
+use crate::browser::cookies::Jar;
 use crate::browser::{self, from_js, tabs, to_js, Area, BrowserError};
 use crate::environment::domain_matches;
 use crate::errors::UserError;
@@ -41,6 +42,7 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 thread_local! {
     static DRIVING: Cell<bool> = const { Cell::new(false) };
+    static SAMPLING: Cell<bool> = const { Cell::new(false) };
 }
 
 fn now_ms() -> f64 {
@@ -417,19 +419,8 @@ async fn probe(target: &Target) -> Result<Observation, String> {
     // injection for a moment, or never answers it: tries for about 20 s.
     let deadline = now_ms() + PROBE_LIMIT_MS;
     while now_ms() < deadline {
-        match browser::inject(tab_id, "user.js").await {
-            Ok(user) if user.is_object() => {
-                let identity = match from_js::<UserReport>(user.clone()) {
-                    Ok(mut report) => {
-                        if report.status.is_some_and(|s| s >= 500) {
-                            control(target, &mut report).await;
-                        }
-                        report.identity(from_js::<ApiUser>(user).ok())
-                    }
-                    Err(_) => Identity::Unreachable {
-                        detail: "unreadable answer from the page".into(),
-                    },
-                };
+        match identity_in_tab(tab_id, &target.jar, &target.env.host).await {
+            Ok(identity) => {
                 let detection = crate::page::read_detection(tab_id, target).await.ok();
                 let session = session_cookie(target).await;
                 return Ok(Observation {
@@ -439,7 +430,6 @@ async fn probe(target: &Target) -> Result<Observation, String> {
                     session,
                 });
             }
-            Ok(_) => last_error = BrowserError("the page gave no answer".into()),
             Err(e) => last_error = e,
         }
         tabs::sleep(250).await;
@@ -447,20 +437,35 @@ async fn probe(target: &Target) -> Result<Observation, String> {
     Err(browser::msg("errProbe", &[&last_error.0]))
 }
 
-/// After every try with the session answered 5xx: the same request from the page without the
-/// session (`control.js`), on the same stage, into `report.without`.
-async fn control(target: &Target, report: &mut UserReport) {
-    let tab_id = target.tab.id;
-    let answer = switch::without_session(&target.jar, &target.env.host, async {
-        let raw = browser::inject(tab_id, "control.js").await?;
-        let r = from_js::<UserReport>(raw)?;
-        r.status.ok_or(BrowserError(r.error.unwrap_or_default()))
-    })
-    .await;
-    match answer {
-        Ok(status) => report.without = Some(status),
-        Err(e) => report.without_error = Some(e.0),
+/// Who `/api/v4/user` says is signed in, asked by the page of `tab_id` (`user.js`: from the
+/// page's origin, as GitLab's own pages ask; a request an extension context makes to a URL
+/// that keeps answering 5xx is throttled by Chromium). When every try answered 5xx, the
+/// control request follows (`control.js`, without the session of `jar` for `host`).
+async fn identity_in_tab(tab_id: i32, jar: &Jar, host: &str) -> Result<Identity, BrowserError> {
+    let user = browser::inject(tab_id, "user.js").await?;
+    if !user.is_object() {
+        return Err(BrowserError("the page gave no answer".into()));
     }
+    Ok(match from_js::<UserReport>(user.clone()) {
+        Ok(mut report) => {
+            if report.status.is_some_and(|s| s >= 500) {
+                let answer = switch::without_session(jar, host, async {
+                    let raw = browser::inject(tab_id, "control.js").await?;
+                    let r = from_js::<UserReport>(raw)?;
+                    r.status.ok_or(BrowserError(r.error.unwrap_or_default()))
+                })
+                .await;
+                match answer {
+                    Ok(status) => report.without = Some(status),
+                    Err(e) => report.without_error = Some(e.0),
+                }
+            }
+            report.identity(from_js::<ApiUser>(user).ok())
+        }
+        Err(_) => Identity::Unreachable {
+            detail: "unreadable answer from the page".into(),
+        },
+    })
 }
 
 async fn session_cookie(target: &Target) -> SessionCookie {
@@ -574,8 +579,18 @@ pub async fn on_alarm(name: String) {
     }
 }
 
-/// Takes one sample per watched host; announces the first loss; stops at the limit.
+/// Takes one sample per watched host; announces the first loss; stops at the limit. One at a
+/// time: a sample that meets a 5xx takes about a second (retries, the control request), and an
+/// alarm due meanwhile is skipped rather than run beside it.
 async fn sample_watch() {
+    if SAMPLING.with(|s| s.replace(true)) {
+        return;
+    }
+    sample_watch_once().await;
+    SAMPLING.with(|s| s.set(false));
+}
+
+async fn sample_watch_once() {
     let Some(mut w) = Area::Local
         .read::<Watch>(WATCH_KEY)
         .await
@@ -601,6 +616,9 @@ async fn sample_watch() {
     }
     let mut lost: Option<Sample> = None;
     let (settings, _) = switch::settings().await;
+    let patterns: Vec<String> = w.hosts.iter().map(|h| format!("*://{h}/*")).collect();
+    let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
+    let open = tabs::matching(&patterns).await.unwrap_or_default();
     for host in w.hosts.clone() {
         // The default cookie store, where the browser's own session for the host lives.
         let Ok(env) =
@@ -612,8 +630,29 @@ async fn sample_watch() {
             store_id: None,
             site: env.cookie_domain,
         };
-        let identity =
-            switch::identity_at(&format!("https://{host}/api/v4/user"), 15_000, &jar, &host).await;
+        // From a loaded page of the host in the default store when one is open (as the check
+        // asks); else from here.
+        let page = open.iter().find(|t| {
+            t.status.as_deref() == Some("complete")
+                && !t.incognito
+                && t.cookie_store_id
+                    .as_deref()
+                    .is_none_or(|s| s == "firefox-default")
+                && t.url.as_deref().is_some_and(|u| {
+                    crate::environment::parse_origin(u).is_ok_and(|o| o.host == host)
+                })
+        });
+        let asked = match page {
+            Some(t) => identity_in_tab(t.id, &jar, &host).await.ok(),
+            None => None,
+        };
+        let identity = match asked {
+            Some(identity) => identity,
+            None => {
+                switch::identity_at(&format!("https://{host}/api/v4/user"), 15_000, &jar, &host)
+                    .await
+            }
+        };
         let session = Some(session_cookie_in(&jar, &host).await);
         let sample = Sample {
             at_ms: now_ms(),
