@@ -1,0 +1,175 @@
+// Every kind of navigation, in each browser: after a link click, a reload, back and forward (real
+// back/forward-cache restores: Chromium is launched with the cache kept), a slow answer, a slow
+// body, slow peek results, an interrupted load (before and after commit), a background stopped
+// before or in the middle of a navigation, and a same-document URL change, the badge and the
+// stored detection (`tab:<id>`: its document's timeOrigin and URL, its stage and request id)
+// belong to the document the tab shows, with the stage and pod that the stand-in's log says
+// served that document's own request; no reading of a document the tab left is stored after the
+// navigation began (Firefox's bare `loading` at navigation start reads the old document). The
+// cases and the verdict are in lib/navigation.mjs (the bench counts the same verdicts).
+//
+// Determinism: the stand-in runs with --canary-weight 0, main pages are staging.gitlab.com with no
+// gitlab_canary cookie and canary pages are gitlab.com's forced paths, so every stage is decided
+// by the route; slow pages are stand-in faults (delay_ms) set and cleared around each case.
+
+import { describe, it, before, beforeEach, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { browsersUnderTest, useBrowser } from '../lib/suite.mjs';
+import { realExtensionAvailable } from '../lib/extension.mjs';
+import { setPerfBar, setCanaryCookie } from '../lib/gitlab.mjs';
+import { NAVIGATION_CASES, navigationKit, SLOW_MS } from '../lib/navigation.mjs';
+
+const skip = realExtensionAvailable() && process.env.EXT_FIXTURE !== '1' ? false : 'needs the built extension (dist/chrome, dist/firefox)';
+
+// Firefox reports an extension API promise still pending when its context goes away (a page
+// navigated away under an injection, a background the test stops): see stage.test.mjs.
+const FIREFOX_UNLOAD_NOISE = /^Promise (rejected|resolved) after context unloaded\b/;
+
+const byId = Object.fromEntries(NAVIGATION_CASES.map((c) => [c.id, c]));
+
+// Extension bugs these tests found (reported, not fixed here): the test still runs and reports
+// them as TODO instead of failing the suite while they stand. Keyed by browser and case id.
+const KNOWN_BUGS = {
+  firefox: {
+    // background.js hands the background `change.status || ''`; Firefox reports a
+    // same-document navigation as ONE onUpdated with {status: 'complete', url}, and
+    // on_tab_updated's `complete` branch only refreshes the toolbar when the page's reading was
+    // accepted: the page is not read again, the stored detection keeps the old URL, and the
+    // badge goes blank until the next full load (Chromium sends {url} alone and re-reads).
+    'url-change': 'Firefox: a same-document URL change arrives as {status: "complete", url} and is not read again (blank badge)',
+    // Firefox fires DOMContentLoaded in a document abandoned before it, so the reader answers
+    // with a partial reading of it; the background accepts it (no newer event has arrived yet)
+    // about 6 ms after the next document committed, and the abandoned page's badge shows over
+    // the new one until that one's reading replaces it (~20–40 ms). The end state is right.
+    'interrupted-after-commit': "Firefox: the abandoned page's partial reading is stored after the next page committed",
+  },
+};
+
+/**
+ * Every verdict right: the end state (`end`) and nothing wrong on the way (`way`). A known
+ * extension bug for this browser and case turns a failure into a TODO.
+ */
+function assertVerdicts(t, browser, id, verdicts) {
+  const wrong = verdicts.filter((v) => !v.ok).map((v) => `${v.step}: ${v.problems.join('; ')}`);
+  const bug = KNOWN_BUGS[browser]?.[id];
+  if (wrong.length && bug) t.todo(`known extension bug: ${bug}`);
+  assert.deepEqual(wrong, [], 'every navigation ends with the badge and the stored detection of the shown document, and stores no other on the way');
+}
+
+for (const name of browsersUnderTest()) {
+  describe(`navigation: ${name}`, { timeout: 120_000, skip }, () => {
+    const env = useBrowser(name, {
+      seed: 31,
+      standinArgs: ['--canary-weight', '0'],
+      // Playwright turns Chromium's back/forward cache off by default; Firefox keeps its own.
+      launch: name === 'chromium' ? { bfcache: true } : {},
+    });
+    let kit;
+
+    before(async () => {
+      kit = navigationKit(env);
+      await kit.install();
+    });
+
+    beforeEach(async () => {
+      await kit.clearFaults();
+      await env.standin.config({ canary_disabled: false, canary_weight: 0 });
+      await setCanaryCookie(env.driver, null);
+      await setPerfBar(env.driver, true);
+      await kit.ensureRecorder();
+    });
+
+    after(async () => {
+      await kit?.clearFaults().catch(() => {});
+    });
+
+    it('link clicks: main → canary → main', async (t) => {
+      const { verdicts } = await byId.link.run(kit);
+      assert.equal(verdicts.length, 2);
+      assert.deepEqual(
+        verdicts.map((v) => v.entry?.stage),
+        ['canary', 'main'],
+      );
+      assertVerdicts(t, name, 'link', verdicts);
+    });
+
+    it('a reload after the stage changed: the new document, served by main', async (t) => {
+      const { verdicts } = await byId.reload.run(kit);
+      assert.equal(verdicts[0].entry?.stage, 'main');
+      assertVerdicts(t, name, 'reload', verdicts);
+    });
+
+    it('back and forward are real back/forward-cache restores, and each shows the restored page’s stage', async (t) => {
+      const { verdicts, facts } = await byId.bfcache.run(kit);
+      assert.deepEqual(
+        facts.restores.map((r) => [r.dir, r.shows.map((s) => s.persisted), r.refetched]),
+        [
+          ['back', [true], 0],
+          ['forward', [true], 0],
+        ],
+        'pageshow persisted, and no request for the restored page',
+      );
+      assert.deepEqual(
+        verdicts.map((v) => v.entry?.stage),
+        ['canary', 'main', 'canary'],
+      );
+      assertVerdicts(t, name, 'bfcache', verdicts);
+    });
+
+    it('a slow answer: the old page stays shown, its reading at navigation start is never stored', async (t) => {
+      const { verdicts, facts } = await byId['slow-response'].run(kit);
+      assertVerdicts(t, name, 'slow-response', verdicts);
+      if (name === 'firefox') {
+        // Firefox's bare `loading` at navigation start: the reader ran in the old document and
+        // answered; the verdict above says it was not stored.
+        assert.ok(facts.oldReadings.length >= 1, `a reading of the old document came back after the click: ${JSON.stringify(facts.readings)}`);
+      } else {
+        // Chromium says `loading` only once the new document has committed.
+        assert.deepEqual(facts.oldReadings, [], 'Chromium: no injection into the old document');
+      }
+    });
+
+    it('a slow body: the old badge goes at commit, the new one comes at DOMContentLoaded', async (t) => {
+      const { verdicts, facts } = await byId['slow-body'].run(kit);
+      assert.equal(facts.stillBeforeDcl, true, `DOMContentLoaded was held ${SLOW_MS} ms`);
+      assertVerdicts(t, name, 'slow-body', verdicts);
+    });
+
+    it('slow peek results: the badge is set from the page first, the pod follows', async (t) => {
+      const { verdicts, facts } = await byId['slow-peek'].run(kit);
+      assert.ok(facts.early, 'a detection before the peek results answered');
+      assert.equal(facts.early.state.refining, true, 'still refining');
+      assert.equal(facts.early.state.detection.stage, 'canary');
+      assert.equal(facts.early.badge.text, 'NEXT', 'the badge did not wait for the peek results');
+      assertVerdicts(t, name, 'slow-peek', verdicts);
+      assert.equal(verdicts[0].stored.detection.signal, 'peek-json');
+    });
+
+    it('an interrupted load, before the first page answered: the second page wins', async (t) => {
+      assertVerdicts(t, name, 'interrupted-before-commit', (await byId['interrupted-before-commit'].run(kit)).verdicts);
+    });
+
+    it('an interrupted load, after commit and before DOMContentLoaded: the second page wins', async (t) => {
+      assertVerdicts(t, name, 'interrupted-after-commit', (await byId['interrupted-after-commit'].run(kit)).verdicts);
+    });
+
+    it('the background stopped, then a click: the new page’s event wakes it', async (t) => {
+      assertVerdicts(t, name, 'stopped-before', (await byId['stopped-before'].run(kit)).verdicts);
+    });
+
+    it('the background stopped between commit and DOMContentLoaded: the page is read all the same', async (t) => {
+      assertVerdicts(t, name, 'stopped-midway', (await byId['stopped-midway'].run(kit)).verdicts);
+    });
+
+    it('a same-document URL change: the stored URL follows, the document and stage stay', async (t) => {
+      const { verdicts } = await byId['url-change'].run(kit);
+      assertVerdicts(t, name, 'url-change', verdicts);
+      assert.match(verdicts[0].stored.url, /\/nav\/push-b-/);
+    });
+
+    it('no errors from the extension', async () => {
+      const errors = (await env.driver.extensionErrors()).filter((e) => !FIREFOX_UNLOAD_NOISE.test(e.text));
+      assert.deepEqual(errors, []);
+    });
+  });
+}
