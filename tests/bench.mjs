@@ -1,6 +1,6 @@
-// ./build.sh bench: the built extension measured against its budgets, in headless Chromium on
-// the local GitLab stand-in. Writes bench/results.json and bench/README-table.md, prints the
-// table, and exits 1 when a budget is exceeded.
+// ./build.sh bench: the built extension measured against its budgets, in headless Chromium and
+// Firefox on the local GitLab stand-in. Writes bench/results.json and bench/README-table.md,
+// prints the table, and exits 1 when a budget is exceeded.
 //
 // Method, in short (every metric's own comment says more):
 // - Timings are medians of repeated runs after one discarded warm-up run. Where a baseline
@@ -13,13 +13,15 @@
 // - The stand-in is seeded and runs with --canary-weight 0, so which stage serves a request
 //   depends only on the cookies the browser sends.
 // - Extension pages are opened from a COPY of dist/chrome (bench/out/ext) that adds static.html,
-//   the baseline page of metric 2; dist/ itself is never touched.
+//   the baseline page of metric 2; Firefox loads a copy of dist/firefox (bench/out/ext-firefox);
+//   dist/ itself is never touched.
 // - Nothing leaves the machine: both browsers use the harness's refusing trap proxy, and GitLab
 //   hostnames resolve to the stand-in on 127.0.0.1.
 //
 // Environment: BENCH_NO_WAIT=1 skips waiting for a concurrent e2e run (`node --test`) to end.
-// BENCH_ONLY=popup,worker,reader,switch,check,floor runs only those sections (sizes always), for
-// comparing one change quickly; such a run does not write bench/.
+// BENCH_ONLY=popup,worker,reader,script,switch,check,floor,firefox,navigation runs only those
+// sections (sizes always), for comparing one change quickly; such a run does not write bench/.
+// The reader's own time (reader − floor) needs both `reader` and `floor`.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -31,28 +33,39 @@ import { launch, waitUntil, chromiumArgs } from './lib/browsers.mjs';
 import { startStandin, standinBin, REPO_ROOT } from './lib/standin.mjs';
 import { openPopup, choose } from './lib/popup.mjs';
 import { startTrap } from './lib/trap.mjs';
+import { setPerfBar } from './lib/gitlab.mjs';
+import { NAVIGATION_CASES, navigationKit, bgEval, backgroundRecorder } from './lib/navigation.mjs';
 
 const BENCH_DIR = path.join(REPO_ROOT, 'bench');
+/** An engineer's setting (p b): GitLab pages carry the performance bar, as in the demo. */
+const PERF_BAR_COOKIE = { name: 'perf_bar_enabled', value: 'true', domain: 'staging.gitlab.com', path: '/', secure: true };
 const SCRATCH = path.join(BENCH_DIR, 'out'); // git-ignored
 const DIST = path.join(REPO_ROOT, 'dist');
 const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const STAGING = 'https://staging.gitlab.com';
 const KIB = 1024;
 
-/** Measured runs per metric (a warm-up run comes on top of each). About a minute of browser time on a quiet 2-core machine. */
-const RUNS = { popup: 15, worker: 11, load: 25, trace: 7, switch: 7, check: 5 };
+/**
+ * Measured runs per metric (a warm-up run comes on top of each); `navigation` is rounds of every
+ * navigation case, per browser. A few minutes of browser time on a quiet 2-core machine.
+ */
+const RUNS = { popup: 15, worker: 11, load: 25, script: 9, trace: 7, switch: 7, check: 5, firefox: 15, navigation: 2 };
 const WARMUP = 1;
 
+// Issue 17's budgets. The store zips are reported, no longer budgeted (users do not feel 40 KB).
 const BUDGET = {
-  // The largest shipped module may not grow past the single module of the last release.
+  // A guard: the largest shipped module may not grow past the single module of the last release.
   wasmGzipBytes: 112 * KIB,
-  zipBytes: 192 * KIB,
   popupVsStatic: 1.5,
-  // The page reader's main-thread time on /big, and page load → badge (the stand-in adds no
-  // delay to what the reader waits for: its peek results answer at once).
-  readerMainThreadMs: 1,
-  badgeAfterLoadMs: 50,
-  workerWasmReadyMs: 50,
+  // The reader's own main-thread time on /big: above the floor of an injection that reads
+  // nothing (the isolated world's set-up, which every reading pays).
+  readerOwnMs: 1,
+  // The page's DOMContentLoaded (its own navigation timing) → the extension's first badge.
+  dclToBadgeChromiumMs: 20,
+  dclToBadgeFirefoxMs: 50,
+  // Readings accepted for the document the tab shows, over every kind of navigation.
+  rightDocumentShare: 1,
+  workerWasmReadyMs: 30,
   switchNavigations: 1,
   sessionCheckMs: 3000,
 };
@@ -69,6 +82,11 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+/** The nearest-rank percentile (q in 0..1). */
+const percentile = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+};
 
 /**
  * A 95% percentile-bootstrap interval of median(a) / median(b): 2,000 resamples of each side,
@@ -135,8 +153,9 @@ function noteOverlap(section) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 1. Sizes: what users download (the store zips) and the wasm as a server would send it
-//    compressed (gzip -9, node's zlib). Raw wasm and glue JS sizes are reported, no budget.
+// 1. Sizes: the wasm as a server would send it compressed (gzip -9, node's zlib), the largest
+//    module budgeted as a guard; what users download (the store zips), raw wasm and glue JS
+//    sizes are reported, no budget.
 
 function sizeMetrics() {
   const manifest = JSON.parse(fs.readFileSync(path.join(DIST, 'chrome', 'manifest.json'), 'utf8'));
@@ -168,8 +187,7 @@ function sizeMetrics() {
       name: `Store zip dist/${file}`,
       value: fs.statSync(path.join(DIST, file)).size,
       unit: 'bytes',
-      budget: { max: BUDGET.zipBytes, unit: 'bytes' },
-      method: 'file size',
+      method: 'file size (no budget since issue 17)',
     });
   }
   for (const m of modules) {
@@ -353,24 +371,30 @@ async function workerMetric(driver) {
 // browsers' command lines are compared below). Runs alternate ext-first and plain-first.
 //
 // Main-thread time, from a Chromium trace (Tracing.start on a CDP session; the trace covers
-// every process) with devtools.timeline, toplevel, v8, v8.execute and v8.wasm, the categories of
-// DevTools' Performance panel minus its CPU sampler (which adds code-logging overhead to wasm).
-// On the page's renderer main thread (the thread of the CommitLoad of the page's URL) we take
-// the union of the time covered by:
-//   a. events carrying the extension's URL (chrome-extension://<id>/...): EvaluateScript and
-//      v8.compile of reader.js, FunctionCall of callbacks into it (its fetch's reactions);
-//   b. every wasm event (wasm.*, v8.wasm.*): there should be none now that no wasm runs in
+// every process) with devtools.timeline, toplevel, v8, v8.execute, v8.wasm and extensions: the
+// categories of DevTools' Performance panel minus its CPU sampler (which adds code-logging
+// overhead to wasm), plus the extension system's own. On the page's renderer main thread (the
+// thread of the CommitLoad of the page's URL) we take the union of the time covered by:
+//   a. each injection, whole: `Dispatcher::ExecuteCode` (the mojo task that runs one
+//      scripting.executeScript in the frame). The first one of a document sets up the
+//      extension's isolated world (`LocalWindowProxy::Initialize`: the context, its
+//      notification and conditional features, ~2 ms here), then evaluates reader.js; peek.js's
+//      function is a later injection, whose EvaluateScript has no URL;
+//   b. events carrying the extension's URL (chrome-extension://<id>/...): EvaluateScript and
+//      v8.compile of reader.js, FunctionCall of callbacks into it (its DOMContentLoaded listener);
+//   c. every wasm event (wasm.*, v8.wasm.*): there should be none now that no wasm runs in
 //      pages; the stand-in's pages use none either (the control trace checks this);
-//   c. the whole microtask checkpoint (RunMicrotasks) around any a/b event: promise reactions
+//   d. the whole microtask checkpoint (RunMicrotasks) around any a/b/c event: promise reactions
 //      carry no URL.
-// c may include the page's own microtasks in the same checkpoint, so the budgeted figure is an
-// upper bound; a+b alone (a lower bound) is reported too. Not counted: work on other threads
-// (background wasm compilation), GC the extension's allocations cause later, and the
-// isolated world's set-up, which Chromium does off the page's tasks.
-// The trace ends once the badge shows the detection (the reader's completion value causes it)
-// plus one round trip into the page.
+// d may include the page's own microtasks in the same checkpoint, so the figure is an upper
+// bound; a+b+c alone (a lower bound) is reported too. Not counted: work on other threads
+// (background wasm compilation), GC the extension's allocations cause later, and peek.js's
+// fetch reactions outside those checkpoints (they carry no URL).
+// The trace ends once the detection is final (the badge from the reading, then the peek results
+// of the page's request: storage.session `tab:<id>` no longer `refining`) plus one round trip
+// into the page.
 
-const TRACE_CATEGORIES = ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'toplevel', 'v8', 'v8.execute', 'v8.wasm'];
+const TRACE_CATEGORIES = ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'toplevel', 'v8', 'v8.execute', 'v8.wasm', 'extensions'];
 
 /** Trace events -> complete slices {name, ts, dur, args} for one thread (B/E pairs folded). */
 function slicesOf(events, pid, tid) {
@@ -407,23 +431,37 @@ function readerCost(events, { pageUrl, extBase }) {
   const slices = slicesOf(events, commit.pid, commit.tid);
   const isExt = (e) => (e.args?.data?.url || '').startsWith(extBase);
   const isWasm = (e) => /^(v8\.)?wasm\./.test(e.name);
-  const own = slices.filter((e) => isExt(e) || isWasm(e));
+  const inside = (outer) => (e) => e.ts >= outer.ts && e.ts + (e.dur || 0) <= outer.ts + outer.dur;
+  // Each injection, named by the script it evaluated (peek.js's function has no URL).
+  const injections = slices
+    .filter((e) => e.name === 'Dispatcher::ExecuteCode')
+    .map((x) => {
+      const evaluated = slices.find((e) => e.name === 'EvaluateScript' && inside(x)(e));
+      const url = evaluated?.args?.data?.url || '';
+      return { slice: x, script: url.startsWith(extBase) ? url.slice(extBase.length) : url === '' ? '(function: peek.js)' : url, worldSetup: slices.filter((e) => e.name === 'LocalWindowProxy::Initialize' && inside(x)(e)) };
+    });
+  const own = [...slices.filter((e) => isExt(e) || isWasm(e)), ...injections.map((i) => i.slice)];
   const within = (outer) => own.some((e) => e.ts >= outer.ts && e.ts < outer.ts + outer.dur);
   const checkpoints = slices.filter((e) => e.name === 'RunMicrotasks' && within(e));
+  // One script's share: its injections, callbacks into its URL, and their checkpoints.
+  const part = (script) => {
+    const mine = [
+      ...injections.filter((i) => i.script === script).map((i) => i.slice),
+      ...slices.filter((e) => isExt(e) && e.args.data.url === extBase + script && !injections.some((i) => inside(i.slice)(e))),
+    ];
+    return unionMs([...mine, ...checkpoints.filter((c) => mine.some((e) => e.ts >= c.ts && e.ts < c.ts + c.dur))]);
+  };
+  const scripts = [...new Set(injections.map((i) => i.script))];
   return {
     upperMs: unionMs([...own, ...checkpoints]),
     lowerMs: unionMs(own),
     scriptEvalMs: unionMs(own.filter((e) => e.name === 'EvaluateScript')),
     wasmMs: unionMs(own.filter(isWasm)),
-    scriptsSeen: [...new Set(own.filter((e) => e.name === 'EvaluateScript').map((e) => e.args.data.url.slice(extBase.length)))],
-    // Evaluation and compilation of each of the extension's scripts (the first one evaluated
-    // also pays for setting up the isolated world).
-    byScript: Object.fromEntries(
-      [...new Set(own.filter((e) => e.name === 'EvaluateScript').map((e) => e.args.data.url))].map((u) => [
-        u.slice(extBase.length),
-        unionMs(own.filter((e) => (e.name === 'EvaluateScript' || e.name === 'v8.compile') && e.args?.data?.url === u)),
-      ]),
-    ),
+    worldSetupMs: unionMs(injections.flatMap((i) => i.worldSetup)),
+    injectionCount: injections.length,
+    scriptsSeen: [...new Set(own.filter((e) => e.name === 'EvaluateScript' && isExt(e)).map((e) => e.args.data.url.slice(extBase.length)))],
+    // Each injected script's share, its injection (world set-up included) and callbacks.
+    byScript: Object.fromEntries(scripts.map((x) => [x, part(x)])),
     // Where the time goes: each event name's own union (nested events overlap their parents).
     byName: Object.fromEntries(
       [...new Set([...own, ...checkpoints].map((e) => e.name))].map((n) => [n, unionMs([...own, ...checkpoints].filter((e) => e.name === n))]),
@@ -479,9 +517,28 @@ async function badgeSet(worker, tabId, after) {
 async function navTiming(page) {
   const h = await page.waitForFunction(() => {
     const n = performance.getEntriesByType('navigation')[0];
-    return n && n.loadEventEnd > 0 && { origin: performance.timeOrigin, loadEventEnd: n.loadEventEnd, type: n.type };
+    return n && n.loadEventEnd > 0 && { origin: performance.timeOrigin, loadEventEnd: n.loadEventEnd, dcl: n.domContentLoadedEventStart, type: n.type };
   });
   return h.jsonValue();
+}
+
+/**
+ * Waits until the extension's detection of the tab's document is final (`refining` false in
+ * storage.session `tab:<id>`; the peek results fetched and the toolbar refreshed), read in the
+ * worker. `timeOrigin` names the document (a floor reading names none).
+ */
+async function detectionSettled(worker, tabId, timeOrigin) {
+  return waitUntil(
+    () =>
+      worker.evaluate(
+        async ([id, origin]) => {
+          const v = (await chrome.storage.session.get(`tab:${id}`))[`tab:${id}`];
+          return !!v && !v.refining && (!v.document || v.document.timeOrigin === origin);
+        },
+        [tabId, timeOrigin],
+      ),
+    { interval: 20, what: `the final detection of tab ${tabId}` },
+  );
 }
 
 /** A persistent Chromium context with the harness's flags but no extension, behind its own trap. */
@@ -543,7 +600,10 @@ async function tracedReaderCosts(driver, worker, tag) {
     const events = await traced(driver.raw.context, async (page) => {
       await page.goto(url, { waitUntil: 'load' });
       const t = await navTiming(page);
-      await badgeSet(worker, await driver.tabIdFor(url, { exact: true }), t.origin);
+      const tabId = await driver.tabIdFor(url, { exact: true });
+      await badgeSet(worker, tabId, t.origin);
+      // The badge comes from what the server rendered; the peek results (peek.js) come after.
+      await detectionSettled(worker, tabId, t.origin);
       await page.evaluate(() => new Promise((r) => setTimeout(r, 0)));
     });
     const cost = readerCost(events, { pageUrl: url, extBase: driver.extensionBase });
@@ -568,13 +628,16 @@ function tracedFields(costs) {
     lower_bound_samples: pick('lowerMs'),
     by_event_ms: byEvent(costs),
     by_script_ms: byEvent(costs, 'byScript'),
+    world_setup_ms: median(pick('worldSetupMs')),
+    world_setup_samples: pick('worldSetupMs'),
+    injections_per_page: median(costs.map((c) => c.injectionCount)),
   };
 }
 
 /** Median ms per trace event name (or per script, `by = 'byScript'`), largest first. */
 function byEvent(costs, by = 'byName') {
   return Object.fromEntries(
-    Object.keys(costs[0][by])
+    [...new Set(costs.flatMap((c) => Object.keys(c[by])))]
       .map((n) => [n, median(costs.map((c) => c[by][n] || 0))])
       .filter(([, ms]) => ms >= 0.05)
       .sort((a, b) => b[1] - a[1])
@@ -586,13 +649,12 @@ async function readerMetrics(driver, standin, extDir) {
   const { context } = driver.raw;
   const plain = await launchPlain(standin.port);
   try {
-    const perfBar = { name: 'perf_bar_enabled', value: 'true', domain: 'staging.gitlab.com', path: '/', secure: true };
-    await plain.context.addCookies([perfBar]);
+    await plain.context.addCookies([PERF_BAR_COOKIE]);
     await plain.context.addInitScript(initScript); // the same Playwright machinery on both sides
     const differ = flagDifferences(extDir, plain.profile);
     if (differ.length) notes.push(`Page-reader load baseline: browser flags differ beyond the extension: ${differ.join('; ')}`);
 
-    // Page load, with and without the extension; detection latency on the side.
+    // Page load, with and without the extension; DOMContentLoaded → badge on the side.
     const worker = await ensureBadgeRecorder(driver);
     const withExt = [];
     const without = [];
@@ -605,10 +667,12 @@ async function readerMetrics(driver, standin, extDir) {
         const t = await navTiming(page);
         nodes = await page.evaluate(() => document.getElementsByTagName('*').length);
         if (ext) {
-          // Let the reader finish before the next run, and time its detection.
+          // Time the badge from the page's own DOMContentLoaded, and let the extension finish
+          // (the peek results) before the next run.
           const tabId = await driver.tabIdFor(url, { exact: true });
           const at = await badgeSet(worker, tabId, t.origin);
-          return { load: t.loadEventEnd, detect: at - (t.origin + t.loadEventEnd) };
+          await detectionSettled(worker, tabId, t.origin);
+          return { load: t.loadEventEnd, detect: at - (t.origin + t.dcl) };
         }
         return { load: t.loadEventEnd };
       } finally {
@@ -656,24 +720,87 @@ async function readerMetrics(driver, standin, extDir) {
     const pick = pickFrom(costs);
     record({
       id: 'reader_main_thread_ms',
-      name: 'Page reader main-thread time on /big (trace, upper bound)',
+      name: 'Page reader main-thread time on /big (trace, upper bound): its injections (the isolated world set up in the first), reader.js, peek.js',
       ...tracedFields(costs),
-      budget: { max: BUDGET.readerMainThreadMs, unit: 'ms' },
       script_evaluation_ms: median(pick('scriptEvalMs')),
       wasm_events_ms: median(pick('wasmMs')),
       control_without_extension_ms: round(control.upperMs),
       method:
-        'Chromium trace (devtools.timeline, toplevel, v8, v8.execute, v8.wasm) of the page renderer main thread: union of events with a chrome-extension://<id>/ URL (EvaluateScript, v8.compile, FunctionCall), all wasm.* / v8.wasm.* events, and the RunMicrotasks checkpoints containing them (upper bound; lower_bound_ms without the checkpoints)',
+        'Chromium trace (devtools.timeline, toplevel, v8, v8.execute, v8.wasm, extensions) of the page renderer main thread until the detection is final: union of every injection task (Dispatcher::ExecuteCode, world set-up included), events with a chrome-extension://<id>/ URL (EvaluateScript, v8.compile, FunctionCall), all wasm.* / v8.wasm.* events, and the RunMicrotasks checkpoints containing them (upper bound; lower_bound_ms without the checkpoints); by_script_ms: each injected script\'s share',
     });
     record({
-      id: 'reader_detection_latency_ms',
-      name: 'Page load → badge set (/big, perf bar on)',
+      id: 'dcl_to_badge_chromium_ms',
+      name: 'DOMContentLoaded → badge set, Chromium (/big, perf bar on)',
       value: median(detection),
       unit: 'ms',
-      budget: { max: BUDGET.badgeAfterLoadMs, unit: 'ms' },
+      budget: { max: BUDGET.dclToBadgeChromiumMs, unit: 'ms' },
       runs: RUNS.load,
       samples: detection,
-      method: "loadEventEnd (epoch, page) → the extension's first non-empty setBadgeText for the tab (epoch, timestamped by a wrapper in the worker); the reader waits for no render, and the stand-in answers its peek request without delay",
+      p90_ms: percentile(detection, 0.9),
+      method:
+        "the page's own navigation timing, performance.timeOrigin + domContentLoadedEventStart (epoch) → the extension's first non-empty setBadgeText for the tab after the navigation began (epoch, timestamped by a wrapper in the worker)",
+    });
+  } finally {
+    await plain.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3b. The page's own script time with and without the extension, as DevTools' performance
+//     monitor counts it: CDP Performance.getMetrics `ScriptDuration` (every script run on the
+//     page's renderer main thread while the domain is enabled, the extension's isolated world
+//     included), enabled on the new tab before the navigation and read once the page's
+//     performance bar has rendered and, with the extension, its detection is final. Paired runs
+//     alternate the browser with and without the extension (the same flags otherwise).
+
+async function scriptTimeMetric(driver, standin) {
+  const plain = await launchPlain(standin.port);
+  try {
+    await plain.context.addCookies([PERF_BAR_COOKIE]);
+    await plain.context.addInitScript(initScript);
+    const worker = await ensureBadgeRecorder(driver);
+    const once = async (ctx, url, ext) => {
+      const page = await ctx.newPage();
+      const cdp = await ctx.newCDPSession(page);
+      try {
+        await cdp.send('Performance.enable');
+        await page.goto(url, { waitUntil: 'load' });
+        const t = await navTiming(page);
+        if (ext) await detectionSettled(worker, await driver.tabIdFor(url, { exact: true }), t.origin);
+        // The page's own work is done: its bar rendered from its own peek request.
+        await page.waitForSelector('#js-peek #environment-info', { state: 'attached' });
+        await page.evaluate(() => new Promise((r) => setTimeout(r, 50)));
+        const { metrics: list } = await cdp.send('Performance.getMetrics');
+        const m = Object.fromEntries(list.map((x) => [x.name, x.value]));
+        return m.ScriptDuration * 1000;
+      } finally {
+        await cdp.detach().catch(() => {});
+        await page.close();
+      }
+    };
+    const withExt = [];
+    const without = [];
+    for (let i = 0; i < WARMUP + RUNS.script; i++) {
+      const url = `${STAGING}/big?script=${i}`;
+      for (const ext of i % 2 ? [false, true] : [true, false]) {
+        const ms = await once(ext ? driver.raw.context : plain.context, url, ext);
+        if (i >= WARMUP) (ext ? withExt : without).push(round(ms));
+      }
+    }
+    const a = median(withExt);
+    const b = median(without);
+    record({
+      id: 'page_script_time_vs_plain',
+      name: "Page's script time on /big (CDP ScriptDuration), with vs without the extension",
+      value: round(a / b, 3),
+      unit: 'x',
+      interval_95: ratioInterval(withExt, without),
+      runs: RUNS.script,
+      measured_ms: a,
+      samples: withExt,
+      difference_ms: round(a - b),
+      baseline: { what: 'same URL in a second Chromium without the extension (same flags)', value: b, unit: 'ms', runs: RUNS.script, samples: without },
+      method: 'CDP Performance.enable on the new tab before page.goto, Performance.getMetrics ScriptDuration once the perf bar rendered (and, with the extension, the detection is final); paired runs, alternating order; ratio of medians',
     });
   } finally {
     await plain.close();
@@ -814,10 +941,17 @@ function fmt(value, unit) {
   if (unit === 'x') return `${value.toFixed(2)}×`;
   if (unit === 'ms') return `${value.toFixed(1)} ms`;
   if (unit === 'navigations') return `${value} navigation${value === 1 ? '' : 's'}`;
+  if (unit === 'share') return `${round(value * 100, 1)} %`;
   return `${value} ${unit}`;
 }
 
 function measuredCell(m) {
+  if (m.unit === 'share') return `${m.n}/${m.N} (${fmt(m.value, 'share')})${m.failures?.length ? `; wrong: ${[...new Set(m.failures.map((f) => f.case))].join(', ')}` : ''}`;
+  if (m.id === 'reader_own_main_thread_ms') {
+    const parts = Object.entries(m.reader_by_script_ms || {}).map(([k, v]) => `${k.replace(/^\(function: (.*)\)$/, '$1')} ${v.toFixed(1)}`);
+    return `${fmt(m.value, 'ms')} (reader ${m.reader_ms.toFixed(1)} ms: ${parts.join(', ')}; − floor ${m.floor_ms.toFixed(1)} ms; lower bounds ${m.lower_bound_ms.toFixed(1)} ms)`;
+  }
+  if (m.p90_ms !== undefined) return `${fmt(m.value, 'ms')} (p90 ${m.p90_ms.toFixed(1)} ms)`;
   if (m.unit === 'x' && m.interval_95) return `${fmt(m.value, 'x')}, 95% interval ${m.interval_95[0].toFixed(3)}–${m.interval_95[1].toFixed(3)} (${m.measured_ms.toFixed(1)} ms vs ${m.baseline.value.toFixed(1)} ms)`;
   if (m.unit === 'x') return `${fmt(m.value, 'x')} (${m.measured_ms.toFixed(1)} ms vs ${m.baseline.value.toFixed(1)} ms)`;
   if (m.id === 'switch_next_ms') return `${fmt(m.value, 'ms')} (${m.ratio_to_baseline.toFixed(2)}× a plain reload, ${m.baseline.value.toFixed(1)} ms)`;
@@ -830,14 +964,31 @@ function measuredCell(m) {
 
 function budgetCell(m) {
   if (!m.budget) return '—';
+  if (m.unit === 'share') return `${fmt(m.budget.min, 'share')}`;
   if (m.budget.min !== undefined && m.budget.min === m.budget.max) return `exactly ${m.budget.max}`;
   const extra = m.budget.verdict ? `, ${m.budget.verdict}` : '';
   return `≤ ${fmt(m.budget.max, m.budget.unit)}${extra}`;
 }
 
+/** Table order: the budgets in issue 17's order, then everything else as measured. */
+const TABLE_ORDER = [
+  'dcl_to_badge_chromium_ms',
+  'dcl_to_badge_firefox_ms',
+  'right_document_chromium',
+  'right_document_firefox',
+  'reader_own_main_thread_ms',
+  'popup_ready_vs_static',
+  'worker_cold_start_wasm_ready_ms',
+  'wasm_largest_gzip_bytes',
+  'switch_next_navigations',
+  'session_check_ms',
+];
+
 function table() {
-  const rows = metrics.map((m) => {
-    const runs = m.runs > 1 ? `, median of ${m.runs}` : '';
+  const rank = (m) => (TABLE_ORDER.includes(m.id) ? TABLE_ORDER.indexOf(m.id) : TABLE_ORDER.length);
+  const ordered = metrics.map((m, i) => [m, i]).sort((a, b) => rank(a[0]) - rank(b[0]) || a[1] - b[1]).map(([m]) => m);
+  const rows = ordered.map((m) => {
+    const runs = m.unit === 'share' ? `, ${m.runs} round${m.runs === 1 ? '' : 's'} of every case` : m.runs > 1 ? `, median of ${m.runs}` : '';
     return `| ${m.name}${runs} | ${measuredCell(m)} | ${budgetCell(m)} | ${m.pass === null ? 'info' : m.pass ? 'PASS' : '**FAIL**'} |`;
   });
   return ['| Metric | Measured | Budget | Result |', '| --- | --- | --- | --- |', ...rows].join('\n');
@@ -879,9 +1030,19 @@ async function floorMetrics(standin, extDir) {
     const costs = await tracedReaderCosts(driver, await ensureBadgeRecorder(driver), 'floor');
     record({
       id: 'floor_reader_empty_injection_ms',
-      name: 'Floor: an injected reader that reads nothing and returns a fixed reading, main-thread time on /big',
+      name: "Floor: the isolated world's set-up and an injection that reads nothing (what every reading pays), main-thread time on /big",
       ...tracedFields(costs),
-      method: 'as reader_main_thread_ms, with reader.js replaced by one expression statement (a fixed PageReading)',
+      method: 'as reader_main_thread_ms, with reader.js replaced by one expression statement (a fixed PageReading, no peek request), injected the same way (files, injectImmediately, at loading)',
+    });
+    const pick = pickFrom(costs);
+    record({
+      id: 'isolated_world_setup_ms',
+      name: "The isolated world's set-up on /big (LocalWindowProxy::Initialize in the first injection; part of the floor)",
+      value: median(pick('worldSetupMs')),
+      unit: 'ms',
+      runs: RUNS.trace,
+      samples: pick('worldSetupMs'),
+      method: "the floor's traces: the union of LocalWindowProxy::Initialize slices inside the injection tasks (Dispatcher::ExecuteCode) on the page's main thread: the context created, its notification, conditional features",
     });
     await anchor.close();
   } finally {
@@ -889,12 +1050,182 @@ async function floorMetrics(standin, extDir) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// 8. Firefox: DOMContentLoaded → badge on /big, as in Chromium. The harness's Firefox (an event
+//    page, puppeteer over WebDriver BiDi) with a copy of dist/firefox. The badges are timestamped
+//    by a wrapper of `ext.action.setBadgeText` in the background page itself (reached from the
+//    helper extension page with runtime.getBackgroundPage(); lib/navigation.mjs), with the same
+//    epoch clock: performance.timeOrigin + performance.now().
+
+let firefoxVersion = null;
+
+function prepareFirefoxCopy() {
+  const dir = path.join(SCRATCH, 'ext-firefox');
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.cpSync(path.join(DIST, 'firefox'), dir, { recursive: true });
+  return dir;
+}
+
+async function launchFirefox(standin, dir) {
+  const driver = await launch('firefox', { extensionDir: dir, standinPort: standin.port, headless: true });
+  firefoxVersion = firefoxVersion || (await driver.raw.browser.version().catch(() => null));
+  return driver;
+}
+
+/** storage.session `tab:<id>` of the document final (refining done), read from an extension page. */
+function settledInExtensionPage(driver, tabId, timeOrigin) {
+  return waitUntil(
+    () =>
+      driver.extEval(
+        async ([id, origin]) => {
+          const v = (await chrome.storage.session.get(`tab:${id}`))[`tab:${id}`];
+          return !!v && !v.refining && !!v.document && v.document.timeOrigin === origin;
+        },
+        [tabId, timeOrigin],
+      ),
+    { interval: 20, what: `the final detection of tab ${tabId}` },
+  );
+}
+
+async function firefoxMetrics(standin, dir) {
+  const driver = await launchFirefox(standin, dir);
+  try {
+    await setPerfBar(driver, true);
+    const samples = [];
+    for (let i = 0; i < WARMUP + RUNS.firefox; i++) {
+      await bgEval(driver, backgroundRecorder); // a no-op while the background keeps running
+      const url = `${STAGING}/big?firefox=${i}`;
+      const page = await driver.openPage(url);
+      try {
+        const t = await page.evaluate(() => {
+          const n = performance.getEntriesByType('navigation')[0];
+          return { origin: performance.timeOrigin, dcl: n.domContentLoadedEventStart, nodes: document.getElementsByTagName('*').length };
+        });
+        if (t.nodes < 5000) throw new Error(`/big has ${t.nodes} elements in Firefox`);
+        const tabId = await driver.tabIdFor(url, { exact: true });
+        const at = await waitUntil(
+          () => bgEval(driver, (g, [id, from]) => (g.__navRecorder || []).find((r) => r.kind === 'badge' && r.tabId === id && r.text && r.at >= from)?.at ?? null, [tabId, t.origin]),
+          { interval: 20, what: `the badge of tab ${tabId}` },
+        );
+        await settledInExtensionPage(driver, tabId, t.origin);
+        if (i >= WARMUP) samples.push(round(at - (t.origin + t.dcl)));
+      } finally {
+        await page.close();
+      }
+    }
+    record({
+      id: 'dcl_to_badge_firefox_ms',
+      name: 'DOMContentLoaded → badge set, Firefox (/big, perf bar on)',
+      value: median(samples),
+      unit: 'ms',
+      budget: { max: BUDGET.dclToBadgeFirefoxMs, unit: 'ms' },
+      runs: RUNS.firefox,
+      samples,
+      p90_ms: percentile(samples, 0.9),
+      method:
+        "Firefox ESR (harness launch): the page's performance.timeOrigin + domContentLoadedEventStart (epoch) → the extension's first non-empty setBadgeText for the tab after the navigation began (epoch, a wrapper of ext.action.setBadgeText in the event page)",
+    });
+    const errors = await driver.extensionErrors();
+    if (errors.length) notes.push(`Firefox: the extension reported ${errors.length} error(s): ${errors.map((e) => e.text).join(' | ').slice(0, 300)}`);
+  } finally {
+    await driver.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Right document: every navigation case of lib/navigation.mjs (the e2e test's), RUNS.navigation
+//    rounds per browser, each navigation judged there: the stored detection and the badge belong
+//    to the document the tab shows, with the stage its own request was served by (stand-in log),
+//    and no reading of another document was stored on the way. Chromium keeps its back/forward
+//    cache (`bfcache: true`), so back and forward are real restores (checked: pageshow
+//    persisted, no request). The same-document URL change is reported on its own, not budgeted
+//    (the issue's list has no such row).
+
+async function navigationMetrics(standin, dirs) {
+  for (const name of ['chromium', 'firefox']) {
+    const driver =
+      name === 'chromium'
+        ? await launch('chromium', { extensionDir: dirs.chromium, standinPort: standin.port, headless: true, bfcache: true })
+        : await launchFirefox(standin, dirs.firefox);
+    const budgeted = [];
+    const other = [];
+    try {
+      const kit = navigationKit({ driver, standin });
+      await kit.install();
+      await setPerfBar(driver, true);
+      await driver.clearBrowserCookies('gitlab_canary');
+      for (let round = 0; round < RUNS.navigation; round++) {
+        for (const c of NAVIGATION_CASES) {
+          let verdicts;
+          try {
+            await kit.ensureRecorder();
+            verdicts = (await c.run(kit)).verdicts;
+          } catch (err) {
+            verdicts = Array.from({ length: c.navigations }, (_, k) => ({ step: `${c.id} #${k + 1}`, ok: false, problems: [`the case failed: ${String(err.message).slice(0, 300)}`] }));
+          } finally {
+            await kit.clearFaults().catch(() => {});
+            await driver.clearBrowserCookies('gitlab_canary');
+          }
+          for (const v of verdicts) (c.budgeted ? budgeted : other).push({ case: c.id, round, step: v.step, ok: v.ok, problems: v.problems });
+        }
+      }
+    } finally {
+      await driver.close();
+    }
+    const share = (list, extra) => {
+      const n = list.filter((v) => v.ok).length;
+      return { value: list.length ? round(n / list.length, 4) : 0, n, N: list.length, unit: 'share', failures: list.filter((v) => !v.ok), ...extra };
+    };
+    const label = name === 'chromium' ? 'Chromium' : 'Firefox';
+    const r = share(budgeted);
+    record({
+      id: `right_document_${name}`,
+      name: `Right document, ${label}: readings accepted for the shown document (clicks, reloads, back/forward bfcache restores, slow answers and bodies, interrupted loads, a stopped worker)`,
+      ...r,
+      budget: { min: BUDGET.rightDocumentShare, unit: 'share' },
+      pass: r.N > 0 && r.n === r.N,
+      runs: RUNS.navigation,
+      cases: NAVIGATION_CASES.filter((c) => c.budgeted).map((c) => c.id),
+      method: 'lib/navigation.mjs: each navigation judged by its verdict (the stored tab:<id> document and detection, the badge and its title vs the shown document and its request in the stand-in log; no write naming another document after the navigation began / the shown one committed)',
+    });
+    record({
+      id: `url_change_right_document_${name}`,
+      name: `Same-document URL change, ${label}: the stored detection follows the URL`,
+      ...share(other),
+      runs: RUNS.navigation,
+      method: 'as right_document, for history.pushState',
+    });
+  }
+}
+
+/** The reader's own time: reader − floor, both traced the same way (medians of each). */
+function readerOwnMetric() {
+  const reader = metrics.find((m) => m.id === 'reader_main_thread_ms');
+  const floor = metrics.find((m) => m.id === 'floor_reader_empty_injection_ms');
+  if (!reader || !floor) return;
+  record({
+    id: 'reader_own_main_thread_ms',
+    name: "Reader's own main-thread time on /big, above an injection that reads nothing (reader − floor)",
+    value: round(reader.value - floor.value),
+    unit: 'ms',
+    lower_bound_ms: round(reader.lower_bound_ms - floor.lower_bound_ms),
+    budget: { max: BUDGET.readerOwnMs, unit: 'ms' },
+    runs: RUNS.trace,
+    reader_ms: reader.value,
+    floor_ms: floor.value,
+    reader_by_script_ms: reader.by_script_ms,
+    floor_by_script_ms: floor.by_script_ms,
+    method: 'median of reader_main_thread_ms − median of floor_reader_empty_injection_ms (upper bounds; lower_bound_ms: the lower bounds)',
+  });
+}
+
 async function main() {
-  for (const f of [path.join(DIST, 'chrome', 'manifest.json'), standinBin()]) {
+  for (const f of [path.join(DIST, 'chrome', 'manifest.json'), path.join(DIST, 'firefox', 'manifest.json'), standinBin()]) {
     if (!fs.existsSync(f)) throw new Error(`missing ${f}: run ./build.sh bench (it builds the extension and the stand-in)`);
   }
   sizeMetrics();
   const extDir = prepareExtensionCopy();
+  const firefoxDir = prepareFirefoxCopy();
   await waitForQuietMachine();
   // Other work on the machine (builds, tests) skews timings: the load is recorded with them.
   const loadAtStart = os.loadavg()[0];
@@ -906,8 +1237,7 @@ async function main() {
     const { context } = driver.raw;
     browserVersion = context.browser()?.version() ?? null;
     await context.addInitScript(initScript);
-    // An engineer's setting (p b): GitLab pages carry the performance bar, as in the demo.
-    await context.addCookies([{ name: 'perf_bar_enabled', value: 'true', domain: 'staging.gitlab.com', path: '/', secure: true }]);
+    await context.addCookies([PERF_BAR_COOKIE]);
     const anchor = await driver.openPage(`${STAGING}/bench/popup`);
     const tabId = await driver.tabIdFor(`${STAGING}/bench/popup`, { exact: true });
 
@@ -915,10 +1245,17 @@ async function main() {
       ['popup', 'popup vs static page', () => popupMetric(driver, tabId)],
       ['worker', 'service worker cold start', () => workerMetric(driver)],
       ['reader', 'page reader on /big', () => readerMetrics(driver, standin, extDir)],
+      ['script', "the page's script time with and without the extension", () => scriptTimeMetric(driver, standin)],
       ['switch', 'switch to Next', () => switchMetric(driver, standin)],
       ['check', 'session check', () => sessionCheckMetric(driver)],
     ];
-    const unknown = ONLY.filter((k) => k !== 'floor' && !sections.some(([key]) => key === k));
+    // Sections with browsers of their own, after the first one has closed.
+    const later = [
+      ['floor', 'floors (the core loaded, nothing done)', () => floorMetrics(standin, extDir)],
+      ['firefox', 'Firefox: DOMContentLoaded → badge', () => firefoxMetrics(standin, firefoxDir)],
+      ['navigation', 'right document over every kind of navigation (Chromium, Firefox)', () => navigationMetrics(standin, { chromium: extDir, firefox: firefoxDir })],
+    ];
+    const unknown = ONLY.filter((k) => ![...sections, ...later].some(([key]) => key === k));
     if (unknown.length) throw new Error(`BENCH_ONLY: unknown section(s) ${unknown.join(', ')}`);
     for (const [key, section, run] of sections) {
       if (!want(key)) continue;
@@ -932,14 +1269,17 @@ async function main() {
     if (errors.length) notes.push(`The extension reported ${errors.length} error(s): ${errors.map((e) => e.text).join(' | ').slice(0, 500)}`);
     const leaked = driver.outsideRequests().filter((a) => /gitlab\.com/.test(a.target));
     if (leaked.length) notes.push(`GitLab requests reached the trap proxy (host mapping broken): ${leaked.map((a) => a.target).join(', ')}`);
-    // The floors run on their own copy of the extension, after the real one has closed.
-    if (want('floor')) {
-      await driver.close();
-      driver = null;
-      log('floors (the core loaded, nothing done)...');
-      await floorMetrics(standin, extDir);
-      noteOverlap('floors');
+    // The floors run on their own copy of the extension, Firefox and the navigations in browsers
+    // of their own: after the first one has closed.
+    await driver.close();
+    driver = null;
+    for (const [key, section, run] of later) {
+      if (!want(key)) continue;
+      log(`${section}...`);
+      await run();
+      noteOverlap(section);
     }
+    readerOwnMetric();
   } finally {
     if (driver) await driver.close();
     await standin.stop();
@@ -952,6 +1292,7 @@ async function main() {
     wall_time_ms: wallMs,
     environment: {
       browser: `Chromium ${browserVersion} (headless, ${CHROMIUM_BIN})`,
+      firefox: firefoxVersion ? `${firefoxVersion} (headless, harness launch)` : null,
       node: process.version,
       cpus: os.cpus().length,
       platform: `${os.platform()} ${os.release()}`,
@@ -968,7 +1309,7 @@ async function main() {
   // A partial run (BENCH_ONLY) goes to the git-ignored scratch folder, not over the full record.
   const outDir = ONLY.length ? SCRATCH : BENCH_DIR;
   fs.writeFileSync(path.join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  const footer = `Chromium ${browserVersion}, headless, ${os.cpus().length} CPUs, load ${round(loadAtStart)} at start; ${new Date().toISOString().slice(0, 10)}; bench wall time ${(wallMs / 1000).toFixed(0)} s. Methods and every sample: ${path.relative(REPO_ROOT, path.join(ONLY.length ? SCRATCH : BENCH_DIR, "results.json"))}.`;
+  const footer = `Chromium ${browserVersion}${firefoxVersion ? ` and ${firefoxVersion.replace(/^firefox\//i, 'Firefox ')}` : ''}, headless, ${os.cpus().length} CPUs, load ${round(loadAtStart)} at start; ${new Date().toISOString().slice(0, 10)}; bench wall time ${(wallMs / 1000).toFixed(0)} s. Methods and every sample: ${path.relative(REPO_ROOT, path.join(ONLY.length ? SCRATCH : BENCH_DIR, "results.json"))}.`;
   const md = `${table()}\n\n${footer}\n${notes.map((n) => `\n- ${n}`).join('')}${notes.length ? '\n' : ''}`;
   fs.writeFileSync(path.join(outDir, 'README-table.md'), md);
   log(`\n${md}`);
