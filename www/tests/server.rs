@@ -1,171 +1,12 @@
 //! The stand-in over real sockets: a server on port 0 (plain HTTP) in a thread, and a tiny
-//! std-only HTTP/1.1 client.
+//! std-only HTTP/1.1 client (both in `common`).
+
+mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::thread::JoinHandle;
 
+use common::{admin, get, last_log, launch, log, request, start, Reply, TestServer};
 use serde_json::{json, Value};
-use www::{Command, Options, Server};
-
-struct TestServer {
-    port: u16,
-    scheme: &'static str,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// A plain-HTTP server with the given extra flags.
-fn start(extra: &[&str]) -> TestServer {
-    let mut args = vec!["--port", "0", "--http", "--quiet"];
-    args.extend_from_slice(extra);
-    launch(&args)
-}
-
-/// A server with exactly these flags, in a thread of its own; stopped when dropped.
-fn launch(args: &[&str]) -> TestServer {
-    let opts = match Options::parse(args.iter().copied()) {
-        Ok(Command::Run(o)) => o,
-        other => panic!("options: {other:?}"),
-    };
-    let (started_tx, started_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let server = Server::bind(opts).await.expect("bind");
-            started_tx
-                .send((server.local_addr().port(), server.scheme()))
-                .expect("send port");
-            server
-                .run(async {
-                    let _ = stop_rx.await;
-                })
-                .await;
-        });
-    });
-    let (port, scheme) = started_rx.recv().expect("server started");
-    TestServer {
-        port,
-        scheme,
-        stop: Some(stop_tx),
-        thread: Some(thread),
-    }
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-    bytes: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-
-    /// The `_gitlab_session` value this reply sets, if any.
-    fn session_cookie(&self) -> Option<String> {
-        self.cookie_value("_gitlab_session")
-    }
-
-    /// The whole `Set-Cookie` header for cookie `name`.
-    fn set_cookie(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
-            .map(|(_, v)| v.as_str())
-            .find(|v| v.starts_with(&format!("{name}=")))
-    }
-
-    /// The value a `Set-Cookie` gives cookie `name`.
-    fn cookie_value(&self, name: &str) -> Option<String> {
-        self.set_cookie(name)
-            .and_then(|v| v.strip_prefix(&format!("{name}=")))
-            .and_then(|v| v.split(';').next())
-            .map(str::to_string)
-    }
-
-    /// `content` of `<meta name="csrf-token">`.
-    fn csrf(&self) -> String {
-        let after = self
-            .body
-            .split("<meta name=\"csrf-token\" content=\"")
-            .nth(1)
-            .expect("csrf meta");
-        after.split('"').next().unwrap_or_default().to_string()
-    }
-}
-
-fn request(
-    port: u16,
-    method: &str,
-    host: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Reply {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if method == "POST" {
-        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    stream.write_all(req.as_bytes()).expect("write");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read");
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("header end");
-    let bytes = raw.get(end + 4..).unwrap_or_default().to_vec();
-    let head = String::from_utf8_lossy(raw.get(..end).unwrap_or_default()).into_owned();
-    let body = String::from_utf8_lossy(&bytes).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    Reply {
-        status,
-        headers,
-        body,
-        bytes,
-    }
-}
 
 /// A client with a cookie jar, for one host.
 struct Browser<'a> {
@@ -276,37 +117,6 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-fn admin(server: &TestServer, method: &str, path: &str, body: &str) -> Reply {
-    request(
-        server.port,
-        method,
-        "localhost",
-        path,
-        &[("Content-Type", "application/json")],
-        body,
-    )
-}
-
-fn log(server: &TestServer) -> Vec<Value> {
-    match admin(server, "GET", "/-/standin/log", "").json() {
-        Value::Array(items) => items,
-        other => panic!("log: {other}"),
-    }
-}
-
-fn last_log(server: &TestServer) -> Value {
-    log(server).pop().expect("a logged request")
-}
-
-fn get(server: &TestServer, host: &str, path: &str, cookie: &str) -> Reply {
-    let headers: Vec<(&str, &str)> = if cookie.is_empty() {
-        vec![]
-    } else {
-        vec![("Cookie", cookie)]
-    };
-    request(server.port, "GET", host, path, &headers, "")
 }
 
 #[test]
@@ -1789,6 +1599,8 @@ fn admin_config_faults_flush_and_state() {
 fn https_with_the_self_signed_certificate() {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, ServerName};
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
     use std::sync::Arc;
 
     let dir = std::env::temp_dir().join(format!("www-tls-{}", std::process::id()));
