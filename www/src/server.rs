@@ -256,6 +256,31 @@ impl Inner {
         })
     }
 
+    /// The stage that serves a request and why (canary disabled, the `gitlab_canary` cookie,
+    /// the path, the weight): the same decision whether the stages are in-process or proxied.
+    fn route(
+        &mut self,
+        env: &Environment,
+        jar: &CookieJar,
+        path: &str,
+    ) -> (Stage, routing::RouteReason) {
+        routing::decide(
+            self.config.canary_disabled,
+            jar.last(CANARY_COOKIE),
+            env,
+            path,
+            self.config.canary_weight,
+            &mut self.route_rng,
+        )
+    }
+
+    /// The `gitlab-lb` header: one of the environment's HAProxy nodes (48 on gprd, 3 elsewhere).
+    fn pick_lb(&mut self, env: &Environment) -> String {
+        let count = if env.short == "gprd" { 48 } else { 3 };
+        let lb = 1 + self.pod_rng.below(count);
+        format!("haproxy-main-{lb}-lb-{}", env.short)
+    }
+
     fn remember_peek(&mut self, request_id: &str, pod: &str, stage: Stage, delay_ms: u64) {
         self.peek.insert(
             request_id.to_string(),
@@ -607,6 +632,14 @@ fn filtered_query(query: &str) -> String {
         .join("&")
 }
 
+/// The `gitlab-sv` header: the service and the stage's cluster.
+fn gitlab_sv(stage: Stage, service: Service) -> String {
+    match stage {
+        Stage::Canary => format!("{}-cny-gke-us-east1-b", service.as_str()),
+        Stage::Main => format!("{}-gke-us-east1-b", service.as_str()),
+    }
+}
+
 /// A ULID-shaped request id: 48-bit milliseconds and 80 random bits, Crockford base32.
 fn new_request_id(ids: &mut Rng) -> String {
     const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -760,17 +793,9 @@ async fn routed(shared: &Shared, env: Environment, parts: Parts, body: Incoming)
     let (stage, reason, pod, request_id, fault, lb) = {
         let mut inner = shared.lock();
         let inner = &mut *inner;
-        let (stage, reason) = routing::decide(
-            inner.config.canary_disabled,
-            jar.last(CANARY_COOKIE),
-            &env,
-            &path,
-            inner.config.canary_weight,
-            &mut inner.route_rng,
-        );
+        let (stage, reason) = inner.route(&env, &jar, &path);
         let pod = shared.pods.pick(stage, service, &mut inner.pod_rng);
-        let lb_count = if env.short == "gprd" { 48 } else { 3 };
-        let lb = 1 + inner.pod_rng.below(lb_count);
+        let lb = inner.pick_lb(&env);
         let request_id = new_request_id(&mut inner.ids);
         let peek_delay = query_value(&query, "peek_delay")
             .and_then(|v| v.parse::<u64>().ok())
@@ -878,16 +903,8 @@ async fn routed(shared: &Shared, env: Environment, parts: Parts, body: Incoming)
         "x-gitlab-meta",
         &json!({"correlation_id": request_id, "version": "1"}).to_string(),
     );
-    set_header(
-        &mut resp,
-        "gitlab-lb",
-        &format!("haproxy-main-{lb}-lb-{}", env.short),
-    );
-    let sv = match stage {
-        Stage::Canary => format!("{}-cny-gke-us-east1-b", service.as_str()),
-        Stage::Main => format!("{}-gke-us-east1-b", service.as_str()),
-    };
-    set_header(&mut resp, "gitlab-sv", &sv);
+    set_header(&mut resp, "gitlab-lb", &lb);
+    set_header(&mut resp, "gitlab-sv", &gitlab_sv(stage, service));
     let mut entry = json!({
         "event": "request",
         "seq": 0,
@@ -976,16 +993,8 @@ async fn proxied(
     let (stage, reason, router_request_id, fault, lb) = {
         let mut inner = shared.lock();
         let inner = &mut *inner;
-        let (stage, reason) = routing::decide(
-            inner.config.canary_disabled,
-            jar.last(CANARY_COOKIE),
-            &env,
-            &path,
-            inner.config.canary_weight,
-            &mut inner.route_rng,
-        );
-        let lb_count = if env.short == "gprd" { 48 } else { 3 };
-        let lb = 1 + inner.pod_rng.below(lb_count);
+        let (stage, reason) = inner.route(&env, &jar, &path);
+        let lb = inner.pick_lb(&env);
         let request_id = new_request_id(&mut inner.ids);
         (
             stage,
@@ -1039,14 +1048,7 @@ async fn proxied(
             router_request_id
         }
     };
-    let sv = match stage {
-        Stage::Canary => format!("{}-cny-gke-us-east1-b", service.as_str()),
-        Stage::Main => format!("{}-gke-us-east1-b", service.as_str()),
-    };
-    for (name, value) in [
-        ("gitlab-lb", format!("haproxy-main-{lb}-lb-{}", env.short)),
-        ("gitlab-sv", sv),
-    ] {
+    for (name, value) in [("gitlab-lb", lb), ("gitlab-sv", gitlab_sv(stage, service))] {
         if let Ok(v) = HeaderValue::from_str(&value) {
             resp.headers_mut().insert(HeaderName::from_static(name), v);
         }
