@@ -18,13 +18,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
-import { startStandin, REPO_ROOT } from '../lib/standin.mjs';
+import { startStandin, REPO_ROOT, PAGE_KINDS } from '../lib/standin.mjs';
 import { chromiumArgs } from '../lib/browsers.mjs';
 import { startTrap } from '../lib/trap.mjs';
 
 const run = promisify(execFile);
-const STAGING = 'https://staging.gitlab.com';
-const PROD = 'https://gitlab.com';
 
 /** The command: CANARY_SWITCH_BIN, else the release build in dist/, else the debug build. */
 function cliBin() {
@@ -37,23 +35,6 @@ function cliBin() {
 
 const bin = cliBin();
 const skip = !bin ? 'needs the headless command (./build.sh, or cargo build -p canary-switch-cli)' : !fs.existsSync('/usr/bin/chromium') ? 'needs Chromium' : false;
-
-// As tests/e2e/stage.test.mjs: [url, perf bar on].
-const PAGES = [
-  [`${STAGING}/shape/plain`, false],
-  [`${STAGING}/shape/modal?perf_delay=0`, true],
-  [`${STAGING}/shape/lazy?perf_delay=0&modal=lazy`, true],
-  [`${STAGING}/shape/late?perf_delay=60000`, true],
-  [`${STAGING}/shape/legacy?markup=legacy&perf_delay=0`, true],
-  [`${STAGING}/shape/none?sidebar=none&favicon=custom`, false],
-  [`${STAGING}/group/project/-/pipelines/8`, false],
-  [`${STAGING}/lookalike`, true],
-  [`${STAGING}/lookalike?markup=legacy`, true],
-  [`${STAGING}/big`, true],
-  [`${STAGING}/users/sign_in`, false],
-  [`${PROD}/gitlab-org/gitlab`, true],
-  [`${PROD}/gitlab-org/gitlab?markup=legacy`, true],
-];
 
 describe('reader: native and in the browser', { timeout: 180_000, skip }, () => {
   let standin;
@@ -114,7 +95,7 @@ describe('reader: native and in the browser', { timeout: 180_000, skip }, () => 
     return reading;
   }
 
-  for (const [url, perfBar] of PAGES) {
+  for (const [url, perfBar] of PAGE_KINDS) {
     it(`the same PageReading: ${url.replace(/^https:\/\//, '')}${perfBar ? ' (perf bar on)' : ''}`, async () => {
       const context = await browser.newContext({ ignoreHTTPSErrors: true, javaScriptEnabled: false });
       try {

@@ -15,6 +15,7 @@ import { openPopup, servedView, waitForServedStage, SEL } from '../lib/popup.mjs
 import { BADGE, pageEntry, badge, waitForBadge, waitForDetection, tabState, localValue, removeLocal, activateTab, extensionConsoleErrors } from '../lib/served.mjs';
 import { setPerfBar, setCanaryCookie, signIn } from '../lib/gitlab.mjs';
 import { waitUntil } from '../lib/browsers.mjs';
+import { PAGE_KINDS } from '../lib/standin.mjs';
 
 const STAGING = 'https://staging.gitlab.com';
 const PROD = 'https://gitlab.com';
@@ -345,21 +346,7 @@ for (const name of browsersUnderTest()) {
 
     it('the reader returns exactly the PageReading shape on every kind of stand-in page', async () => {
       await setCanaryCookie(env.driver, 'true');
-      const pages = [
-        [`${STAGING}/shape/plain`, false],
-        [`${STAGING}/shape/modal?perf_delay=0`, true],
-        [`${STAGING}/shape/lazy?perf_delay=0&modal=lazy`, true],
-        [`${STAGING}/shape/late?perf_delay=60000`, true],
-        [`${STAGING}/shape/legacy?markup=legacy&perf_delay=0`, true],
-        [`${STAGING}/shape/none?sidebar=none&favicon=custom`, false],
-        [`${STAGING}/group/project/-/pipelines/8`, false],
-        [`${STAGING}/lookalike`, true],
-        [`${STAGING}/lookalike?markup=legacy`, true],
-        [`${STAGING}/big`, true],
-        [`${STAGING}/users/sign_in`, false],
-        [`${PROD}/gitlab-org/gitlab`, true],
-      ];
-      for (const [url, perfBar] of pages) {
+      for (const [url, perfBar] of PAGE_KINDS) {
         await setPerfBar(env.driver, perfBar);
         const r = await load(url, { perfBar: false });
         const reading = await env.driver.extEval(

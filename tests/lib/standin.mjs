@@ -20,6 +20,29 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/**
+ * One page of each kind the stand-in serves (perf bar, modal, lazy and late peek, legacy markup,
+ * no signals, pipelines, lookalikes, a big page, sign-in, production): `[url, perf bar on]`.
+ * The pages the reader tests read (e2e/stage.test.mjs, e2e/reader-native.test.mjs).
+ */
+export const PAGE_KINDS = Object.freeze(
+  [
+    ['https://staging.gitlab.com/shape/plain', false],
+    ['https://staging.gitlab.com/shape/modal?perf_delay=0', true],
+    ['https://staging.gitlab.com/shape/lazy?perf_delay=0&modal=lazy', true],
+    ['https://staging.gitlab.com/shape/late?perf_delay=60000', true],
+    ['https://staging.gitlab.com/shape/legacy?markup=legacy&perf_delay=0', true],
+    ['https://staging.gitlab.com/shape/none?sidebar=none&favicon=custom', false],
+    ['https://staging.gitlab.com/group/project/-/pipelines/8', false],
+    ['https://staging.gitlab.com/lookalike', true],
+    ['https://staging.gitlab.com/lookalike?markup=legacy', true],
+    ['https://staging.gitlab.com/big', true],
+    ['https://staging.gitlab.com/users/sign_in', false],
+    ['https://gitlab.com/gitlab-org/gitlab', true],
+    ['https://gitlab.com/gitlab-org/gitlab?markup=legacy', true],
+  ].map((kind) => Object.freeze(kind)),
+);
+
 /** Path of the stand-in binary: env STANDIN_BIN, else <repo>/target/debug/www. */
 export function standinBin() {
   return process.env.STANDIN_BIN || path.join(REPO_ROOT, 'target', 'debug', 'www');
