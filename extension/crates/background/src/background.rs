@@ -7,14 +7,13 @@
 
 use wasm_bindgen::prelude::*;
 
-use crate::browser::{self, from_js, set_badge, tabs, Area, BrowserError, BrowserJson};
+use crate::browser::{self, set_badge, tabs, Area, BrowserJson};
 use crate::environment::path_of;
 use crate::errors::UserError;
 use crate::explain::Share;
 use crate::messages::{share_key, tab_key, TabState};
 use crate::page::refine;
 use crate::preference::{InForce, Preference};
-use crate::reading::PageReading;
 use crate::stage::{detect, Detection};
 use crate::switch::{self, Target};
 use crate::toolbar::{
@@ -60,8 +59,6 @@ pub async fn on_tab_updated(tab_id: i32, status: String, url: String) {
 pub async fn on_started() {
     // After an update, stored checks and watches take today's shape before anything reads them.
     crate::checker::migrate_storage().await;
-    // A watch that began before a browser restart stops and says so.
-    crate::checker::notice_restart().await;
     let (settings, _) = switch::settings().await;
     let mut patterns: Vec<String> = GITLAB_TABS.iter().map(|p| p.to_string()).collect();
     patterns.extend(settings.custom.iter().map(|c| format!("*://{}/*", c.host)));
@@ -137,11 +134,7 @@ async fn read_page(tab_id: i32, generation: u32, url: String) {
     let local = Area::Local.read_all().await;
     let last = Area::Session.read::<TabState>(&tab_key(tab_id)).await;
     let reading = match started {
-        Ok(p) => browser::injected(p).await.and_then(|raw| {
-            from_js::<PageReading>(raw).map_err(|e| {
-                BrowserError(format!("the page reader's answer is unreadable: {}", e.0))
-            })
-        }),
+        Ok(p) => browser::injected(p).await.and_then(crate::page::reading_of),
         Err(e) => Err(e),
     };
     if !PAGES.with(|p| newest(&p.borrow(), tab_id, generation)) {

@@ -291,8 +291,8 @@ async fn finish(check: &Check) {
 }
 
 /// Brings every stored shape to today's version after an update: the running check, each
-/// history entry this version can read (the others stay as they are), the watch. Settings
-/// migrate on every read. Writes only what was older.
+/// history entry this version can read (the others stay as they are), the watch (stopped if a
+/// browser restart interrupted it). Settings migrate on every read. Writes only what was older.
 pub async fn migrate_storage() {
     let Ok(all) = Area::Local.read_all().await else {
         return;
@@ -320,9 +320,15 @@ pub async fn migrate_storage() {
             let _ = Area::Local.write_raw(HISTORY_KEY, &history).await;
         }
     }
-    if let Ok(Some(w)) = all.get::<Watch>(WATCH_KEY) {
-        if w.version < crate::watch::WATCH_VERSION {
+    // A watch that began in an earlier browser run was interrupted by a restart: it stops and
+    // says so.
+    if let Ok(Some(mut w)) = all.get::<Watch>(WATCH_KEY) {
+        let restarted = w.stop_if_restarted(browser_run().await.as_deref(), now_ms());
+        if restarted || w.version < crate::watch::WATCH_VERSION {
             let _ = Area::Local.write(WATCH_KEY, &w.migrated()).await;
+        }
+        if restarted {
+            let _ = browser::clear_alarm(WATCH_ALARM).await;
         }
     }
 }
@@ -517,25 +523,12 @@ pub async fn browser_run() -> Option<String> {
         return Some(run);
     }
     let run = format!(
-        "{:x}-{:x}",
+        "{}-{}",
         now_ms() as u64,
         (js_sys::Math::random() * 4_294_967_296.0) as u64
     );
     Area::Session.write(RUN_KEY, &run).await.ok()?;
     Some(run)
-}
-
-/// At start-up: a watch that began in an earlier browser run was interrupted by a restart; it
-/// stops and says so.
-pub async fn notice_restart() {
-    let run = browser_run().await;
-    let Some(mut w) = Area::Local.read::<Watch>(WATCH_KEY).await.ok().flatten() else {
-        return;
-    };
-    if w.stop_if_restarted(run.as_deref(), now_ms()) {
-        let _ = Area::Local.write(WATCH_KEY, &w).await;
-        let _ = browser::clear_alarm(WATCH_ALARM).await;
-    }
 }
 
 // ------------------------------------------------------------------ watch
@@ -601,9 +594,6 @@ async fn sample_watch_once() {
         let _ = browser::clear_alarm(WATCH_ALARM).await;
         return;
     };
-    if w.stop_if_restarted(browser_run().await.as_deref(), now_ms()) {
-        let _ = Area::Local.write(WATCH_KEY, &w).await;
-    }
     if !w.active() {
         let _ = browser::clear_alarm(WATCH_ALARM).await;
         return;

@@ -42,10 +42,14 @@ pub async fn refine(tab_id: i32, reading: &mut PageReading) -> bool {
 /// Injects the page reader into a loaded tab, fetches its peek results, and judges what it
 /// read (the session check's probe).
 pub async fn read_detection(tab_id: i32, target: &Target) -> Result<Detection, BrowserError> {
-    let raw = browser::inject(tab_id, "reader.js").await?;
-    let mut reading: PageReading = from_js(raw)
-        .map_err(|e| BrowserError(format!("the page reader's answer is unreadable: {}", e.0)))?;
+    let mut reading = reading_of(browser::inject(tab_id, "reader.js").await?)?;
     refine(tab_id, &mut reading).await;
     let signals = reading.signals(&BrowserJson, target.env.is_gitlab_com());
     Ok(detect(&signals, js_sys::Date::now()))
+}
+
+/// The page reader's answer, checked: exactly a [`PageReading`], unknown fields refused.
+pub fn reading_of(raw: JsValue) -> Result<PageReading, BrowserError> {
+    from_js(raw)
+        .map_err(|e| BrowserError(format!("the page reader's answer is unreadable: {}", e.0)))
 }
