@@ -23,10 +23,13 @@ ext.tabs.onActivated.addListener(when((info) => core.on_tab_activated(info.tabId
 // A new document: Chromium says `loading` once it has committed; Firefox says a bare `loading`
 // at navigation start (the old document is still shown) and `loading` with the URL at commit.
 // The reader is injected at once and answers at DOMContentLoaded; `complete` is the fallback.
+// A same-document URL change is `{url}` in Chromium and `{status: 'complete', url}` in Firefox:
+// both go to Rust as a URL change ('').
 ext.tabs.onUpdated.addListener(
   when(
     (tabId, change, tab) =>
-      (change.url || change.status) && core.on_tab_updated(tabId, change.status || '', (tab && tab.url) || ''),
+      (change.url || change.status) &&
+      core.on_tab_updated(tabId, change.url && change.status === 'complete' ? '' : change.status || '', (tab && tab.url) || ''),
   ),
 );
 ext.tabs.onRemoved.addListener(when((tabId) => core.on_tab_removed(tabId)));

@@ -27,20 +27,13 @@ const FIREFOX_UNLOAD_NOISE = /^Promise (rejected|resolved) after context unloade
 
 const byId = Object.fromEntries(NAVIGATION_CASES.map((c) => [c.id, c]));
 
-// Extension bugs these tests found (reported, not fixed here): the test still runs and reports
-// them as TODO instead of failing the suite while they stand. Keyed by browser and case id.
+// The one extension bug these tests found that stands (README, "Known limits"): Firefox fires
+// DOMContentLoaded in a document abandoned for the next one before the background hears of the
+// next one (its bare `loading` at navigation start injected the reader into the old document,
+// whose partial reading then looks current); the abandoned page's badge shows over the new one
+// for 20–40 ms and the end state is right. Reported as TODO in Firefox, not hidden.
 const KNOWN_BUGS = {
   firefox: {
-    // background.js hands the background `change.status || ''`; Firefox reports a
-    // same-document navigation as ONE onUpdated with {status: 'complete', url}, and
-    // on_tab_updated's `complete` branch only refreshes the toolbar when the page's reading was
-    // accepted: the page is not read again, the stored detection keeps the old URL, and the
-    // badge goes blank until the next full load (Chromium sends {url} alone and re-reads).
-    'url-change': 'Firefox: a same-document URL change arrives as {status: "complete", url} and is not read again (blank badge)',
-    // Firefox fires DOMContentLoaded in a document abandoned before it, so the reader answers
-    // with a partial reading of it; the background accepts it (no newer event has arrived yet)
-    // about 6 ms after the next document committed, and the abandoned page's badge shows over
-    // the new one until that one's reading replaces it (~20–40 ms). The end state is right.
     'interrupted-after-commit': "Firefox: the abandoned page's partial reading is stored after the next page committed",
   },
 };
