@@ -491,15 +491,11 @@ struct FetchInit {
     cache: &'static str,
 }
 
-/// `GET url` with the browser's cookies (or none: `with_cookies` false), no cache and a timeout: the status, and the JSON body of
+/// `GET url` with the browser's cookies, no cache and a timeout: the status, and the JSON body of
 /// a 200 (null otherwise).
-pub async fn fetch_json(
-    url: &str,
-    timeout_ms: u32,
-    with_cookies: bool,
-) -> Result<(u16, JsValue), BrowserError> {
+pub async fn fetch_json(url: &str, timeout_ms: u32) -> Result<(u16, JsValue), BrowserError> {
     let init = to_js(&FetchInit {
-        credentials: if with_cookies { "include" } else { "omit" },
+        credentials: "include",
         cache: "no-store",
     })?;
     Reflect::set(&init, &"signal".into(), &abort_timeout(timeout_ms))

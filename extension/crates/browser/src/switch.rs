@@ -162,16 +162,14 @@ pub async fn identity_at(url: &str, timeout_ms: u32, jar: &Jar, host: &str) -> I
         if attempt > 0 {
             tabs::sleep(PROBE_RETRY_MS * attempt).await;
         }
-        match browser::fetch_json(url, timeout_ms, true).await {
+        match browser::fetch_json(url, timeout_ms).await {
             Ok((s, _)) if s >= 500 => status = s,
             Ok((s, body)) => return Identity::from_api(s, browser::from_js(body).ok()),
             Err(BrowserError(detail)) => return Identity::Unreachable { detail },
         }
     }
     let without = without_session(jar, host, async {
-        browser::fetch_json(url, timeout_ms, true)
-            .await
-            .map(|(s, _)| s)
+        browser::fetch_json(url, timeout_ms).await.map(|(s, _)| s)
     })
     .await;
     Identity::Failing {
