@@ -17,7 +17,7 @@ use crate::preference::{InForce, Preference};
 use crate::stage::{detect, Detection};
 use crate::switch::{self, Target};
 use crate::toolbar::{
-    refresh_action, refresh_action_with, refresh_all, show_badge, show_badge_with, tab_state,
+    paint, refresh_action, refresh_action_with, refresh_all, show_badge_with, tab_state,
     CURRENT_INDIGO, GITLAB_TABS,
 };
 
@@ -179,7 +179,8 @@ async fn read_page(tab_id: i32, generation: u32, url: String) {
     if !accept(tab_id, generation) {
         return;
     }
-    show_badge_with(local.ok(), tab_id, Some(&env.host), Some(&detection)).await;
+    let local = local.ok();
+    show_badge_with(local.clone(), tab_id, Some(&env.host), Some(&detection)).await;
     let mut state = TabState {
         url: page_url,
         detection,
@@ -200,20 +201,27 @@ async fn read_page(tab_id: i32, generation: u32, url: String) {
                 &reading.signals(&BrowserJson, gitlab_com),
                 js_sys::Date::now(),
             );
-            show_badge(tab_id, Some(&env.host), Some(&state.detection)).await;
+            show_badge_with(local, tab_id, Some(&env.host), Some(&state.detection)).await;
             save_state(tab_id, &state).await;
         }
     }
+    // Icon and title, and the badge once more with storage.local read afresh (a check or a
+    // watch may have moved on): the target and the stage in force are read once, for the share
+    // on Auto and for the title both.
     let Ok(tab) = tabs::get(tab_id).await else {
         return;
     };
-    if let Ok(target) = switch::target_for(tab.clone(), &settings).await {
-        if matches!(target.in_force().await, Ok(InForce::Auto)) {
-            record_share(&target, &state.detection, &state.url).await;
-        }
+    let target = switch::target_for(tab, &settings).await.ok();
+    let in_force = match &target {
+        Some(t) => Some(t.in_force().await),
+        None => None,
+    };
+    if let (Some(t), Some(Ok(InForce::Auto))) = (&target, &in_force) {
+        record_share(t, &state.detection, &state.url).await;
     }
-    refresh_action_with(tab, &settings).await;
+    // A newer page event meanwhile paints its own page.
     if PAGES.with(|p| newest(&p.borrow(), tab_id, generation)) {
+        paint(tab_id, target.as_ref(), in_force, Some(&state.detection)).await;
         state.refining = false;
         save_state(tab_id, &state).await;
     }
@@ -230,6 +238,7 @@ async fn save_state(tab_id: i32, state: &TabState) {
 /// `tabs.onRemoved`: forget the tab.
 #[wasm_bindgen]
 pub async fn on_tab_removed(tab_id: i32) {
+    PAGES.with(|p| p.borrow_mut().retain(|e| e.0 != tab_id));
     let _ = Area::Session.delete(&tab_key(tab_id)).await;
 }
 

@@ -3,6 +3,7 @@
 //! background's event handlers and the checker, which call it.
 
 use crate::browser::{self, from_js, msg, set_badge, set_icon, set_title, tabs, Area};
+use crate::errors::UserError;
 use crate::messages::{tab_key, TabState, CHECK_KEY, WATCH_KEY};
 use crate::preference::InForce;
 use crate::session::Check;
@@ -34,11 +35,31 @@ pub async fn refresh_action_with(tab: tabs::Tab, settings: &Settings) {
     let id = tab.id;
     let state = tab_state(&tab).await;
     let target = switch::target_for(tab, settings).await.ok();
-    let host = target.as_ref().map(|t| t.env.host.clone());
-    show_badge(id, host.as_deref(), state.as_ref().map(|s| &s.detection)).await;
-    let (icon, title) = match &target {
-        Some(target) => describe(target, state.as_ref().map(|s| &s.detection)).await,
-        None => ("auto", msg("titleNotGitLab", &[])),
+    let in_force = match &target {
+        Some(t) => Some(t.in_force().await),
+        None => None,
+    };
+    paint(
+        id,
+        target.as_ref(),
+        in_force,
+        state.as_ref().map(|s| &s.detection),
+    )
+    .await;
+}
+
+/// Badge, icon and title of tab `id` from what the caller has read: its target (none: not a
+/// GitLab page), the stage in force there, and the detection of its page.
+pub async fn paint(
+    id: i32,
+    target: Option<&Target>,
+    in_force: Option<Result<InForce, UserError>>,
+    detection: Option<&Detection>,
+) {
+    show_badge(id, target.map(|t| t.env.host.as_str()), detection).await;
+    let (icon, title) = match (target, in_force) {
+        (Some(target), Some(in_force)) => describe(target, in_force, detection),
+        _ => ("auto", msg("titleNotGitLab", &[])),
     };
     // A tab closed meanwhile makes these fail; there is nothing to show then.
     let _ = set_icon(id, icon).await;
@@ -81,9 +102,13 @@ pub async fn show_badge_with(
     let _ = set_badge(id, badge, color).await;
 }
 
-async fn describe(target: &Target, served: Option<&Detection>) -> (&'static str, String) {
+fn describe(
+    target: &Target,
+    in_force: Result<InForce, UserError>,
+    served: Option<&Detection>,
+) -> (&'static str, String) {
     let host = target.env.host.as_str();
-    let (icon, label) = match target.in_force().await {
+    let (icon, label) = match in_force {
         Ok(InForce::Next) => ("next", msg("labelNext", &[])),
         Ok(InForce::Current) => ("current", msg("labelCurrent", &[])),
         Ok(InForce::Auto) => ("auto", msg("labelAuto", &[])),
