@@ -34,10 +34,11 @@ pub async fn on_tab_activated(tab_id: i32) {
 
 /// `tabs.onUpdated`: `status` is `loading` when a new document starts (Chromium: once it has
 /// committed; Firefox: at navigation start, then again with the URL at commit), `complete` when
-/// it has loaded, and empty for a URL change alone (a same-document navigation). At `loading`
-/// the tab loses its badge and the page reader is injected at once: it answers at
-/// DOMContentLoaded, and the badge is set from what the server rendered. `complete` reads the
-/// page only when no reading was accepted for it (a stale or failed one, a stopped worker).
+/// it has loaded, and empty for a URL change alone (a same-document navigation, which keeps its
+/// badge). At `loading` the tab loses its badge and the page reader is injected at once: it
+/// answers at DOMContentLoaded, and the badge is set from what the server rendered. `complete`
+/// reads the page only when no reading was accepted for it (a stale or failed one, a stopped
+/// worker).
 #[wasm_bindgen]
 pub async fn on_tab_updated(tab_id: i32, status: String, url: String) {
     if status == "complete" && PAGES.with(|p| accepted(&p.borrow(), tab_id)) {
@@ -47,7 +48,8 @@ pub async fn on_tab_updated(tab_id: i32, status: String, url: String) {
         return;
     }
     let generation = begin(tab_id);
-    if status != "complete" {
+    // A new document loses the old one's badge; a URL change alone keeps its document.
+    if status == "loading" {
         let _ = set_badge(tab_id, "", CURRENT_INDIGO).await;
     }
     read_page(tab_id, generation, url).await;
