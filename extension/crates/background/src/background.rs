@@ -38,14 +38,22 @@ pub async fn on_tab_activated(tab_id: i32) {
 /// badge). At `loading` the tab loses its badge and the page reader is injected at once: it
 /// answers at DOMContentLoaded, and the badge is set from what the server rendered. `complete`
 /// reads the page only when no reading was accepted for it (a stale or failed one, a stopped
-/// worker).
+/// worker), and leaves the toolbar to a reading still under way: painted from storage now, it
+/// would show the state from before that reading's write (an empty badge in Firefox, where
+/// `complete` often comes between the first badge and the first write).
 #[wasm_bindgen]
 pub async fn on_tab_updated(tab_id: i32, status: String, url: String) {
-    if status == "complete" && PAGES.with(|p| accepted(&p.borrow(), tab_id)) {
-        if let Ok(tab) = tabs::get(tab_id).await {
-            refresh_action(tab).await;
+    if status == "complete" {
+        match PAGES.with(|p| accepted(&p.borrow(), tab_id)) {
+            Some(false) => return,
+            Some(true) => {
+                if let Ok(tab) = tabs::get(tab_id).await {
+                    refresh_action(tab).await;
+                }
+                return;
+            }
+            None => {}
         }
-        return;
     }
     let generation = begin(tab_id);
     // A new document loses the old one's badge; a URL change alone keeps its document.
@@ -77,12 +85,14 @@ pub async fn on_started() {
 }
 
 thread_local! {
-    /// Per tab: the newest page event's number, and the number whose reading was accepted.
-    /// A reading is accepted only if no newer event came meanwhile, so a slow reading of an
-    /// earlier document can never overwrite a later one's. Lost with a stopped worker: then
-    /// `complete` or the start-up reads the page again.
-    static PAGES: std::cell::RefCell<Vec<(i32, u32, Option<u32>)>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Per tab: the newest page event's number, the number whose reading was accepted, and
+    /// whether that reading's toolbar is finished. A reading is accepted only if no newer event
+    /// came meanwhile, so a slow reading of an earlier document can never overwrite a later
+    /// one's. Lost with a stopped worker: then `complete` or the start-up reads the page again.
+    static PAGES: std::cell::RefCell<Vec<Page>> = const { std::cell::RefCell::new(Vec::new()) };
 }
+
+type Page = (i32, u32, Option<u32>, bool);
 
 /// A new page event for the tab: its number.
 fn begin(tab_id: i32) -> u32 {
@@ -94,28 +104,34 @@ fn begin(tab_id: i32) -> u32 {
                 e.1
             }
             None => {
-                p.push((tab_id, 0, None));
+                p.push((tab_id, 0, None, false));
                 0
             }
         }
     })
 }
 
-fn newest(pages: &[(i32, u32, Option<u32>)], tab_id: i32, generation: u32) -> bool {
+fn newest(pages: &[Page], tab_id: i32, generation: u32) -> bool {
     pages.iter().any(|e| e.0 == tab_id && e.1 == generation)
 }
 
-fn accepted(pages: &[(i32, u32, Option<u32>)], tab_id: i32) -> bool {
-    pages.iter().any(|e| e.0 == tab_id && e.2 == Some(e.1))
+/// Whether the newest event's reading was accepted: `Some(finished)`, or `None`.
+fn accepted(pages: &[Page], tab_id: i32) -> Option<bool> {
+    pages
+        .iter()
+        .find(|e| e.0 == tab_id && e.2 == Some(e.1))
+        .map(|e| e.3)
 }
 
-/// Marks the reading of event `generation` accepted, if that is still the newest event.
-fn accept(tab_id: i32, generation: u32) -> bool {
+/// Marks the reading of event `generation` accepted (its toolbar `finished` or still to come),
+/// if that is still the newest event.
+fn accept(tab_id: i32, generation: u32, finished: bool) -> bool {
     PAGES.with(|p| {
         let mut p = p.borrow_mut();
         match p.iter_mut().find(|e| e.0 == tab_id && e.1 == generation) {
             Some(e) => {
                 e.2 = Some(generation);
+                e.3 = finished;
                 true
             }
             None => false,
@@ -165,7 +181,7 @@ async fn read_page(tab_id: i32, generation: u32, url: String) {
             .is_some_and(|d| d.is_stale(l.document.as_ref()))
     }) {
         if !last.refining {
-            accept(tab_id, generation);
+            accept(tab_id, generation, true);
             return;
         }
     }
@@ -178,7 +194,7 @@ async fn read_page(tab_id: i32, generation: u32, url: String) {
         &reading.signals(&BrowserJson, gitlab_com),
         js_sys::Date::now(),
     );
-    if !accept(tab_id, generation) {
+    if !accept(tab_id, generation, false) {
         return;
     }
     let local = local.ok();
@@ -224,6 +240,7 @@ async fn read_page(tab_id: i32, generation: u32, url: String) {
     // A newer page event meanwhile paints its own page.
     if PAGES.with(|p| newest(&p.borrow(), tab_id, generation)) {
         paint(tab_id, target.as_ref(), in_force, Some(&state.detection)).await;
+        accept(tab_id, generation, true);
         state.refining = false;
         save_state(tab_id, &state).await;
     }
@@ -292,4 +309,48 @@ async fn toggle_active_tab() -> Result<(), UserError> {
         let _ = tabs::reload_and_wait(target.tab.id, 30_000).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(tab_id: i32) -> Option<bool> {
+        PAGES.with(|p| accepted(&p.borrow(), tab_id))
+    }
+
+    #[test]
+    fn complete_waits_for_a_reading_under_way_and_never_for_a_superseded_one() {
+        let first = begin(7);
+        assert_eq!(
+            state(7),
+            None,
+            "nothing accepted yet: `complete` reads the page"
+        );
+        assert!(accept(7, first, false));
+        assert_eq!(
+            state(7),
+            Some(false),
+            "accepted, toolbar to come: `complete` leaves it"
+        );
+        assert!(accept(7, first, true));
+        assert_eq!(
+            state(7),
+            Some(true),
+            "finished: `complete` refreshes the toolbar"
+        );
+        let second = begin(7);
+        assert_eq!(
+            state(7),
+            None,
+            "a newer event: the old acceptance no longer counts"
+        );
+        assert!(
+            !accept(7, first, true),
+            "a superseded reading is never accepted"
+        );
+        assert_eq!(state(7), None);
+        assert!(accept(7, second, true));
+        assert_eq!(state(8), None, "other tabs are apart");
+    }
 }
