@@ -22,15 +22,16 @@ const when = (handler) => (...args) =>
 ext.tabs.onActivated.addListener(when((info) => core.on_tab_activated(info.tabId)));
 // A new document: Chromium says `loading` once it has committed; Firefox says a bare `loading`
 // at navigation start (the old document is still shown) and `loading` with the URL at commit.
-// The reader is injected at once and answers at DOMContentLoaded; `complete` is the fallback.
-// A same-document URL change is `{url}` in Chromium and `{status: 'complete', url}` in Firefox:
-// both go to Rust as a URL change ('').
+// The reader is injected at commit and answers at DOMContentLoaded; `complete` is the fallback.
+// A same-document URL change is `{url}` in Chromium and `{status: 'complete', url}` in Firefox.
+const pageEvent = (change) => {
+  const e = core.PageEvent;
+  if (change.status === 'complete') return change.url ? e.UrlChange : e.Complete;
+  if (change.status === 'loading') return change.url || !globalThis.extLoadingAtStart ? e.Loading : e.Start;
+  return e.UrlChange;
+};
 ext.tabs.onUpdated.addListener(
-  when(
-    (tabId, change, tab) =>
-      (change.url || change.status) &&
-      core.on_tab_updated(tabId, change.url && change.status === 'complete' ? '' : change.status || '', (tab && tab.url) || ''),
-  ),
+  when((tabId, change, tab) => (change.url || change.status) && core.on_tab_updated(tabId, pageEvent(change), (tab && tab.url) || '')),
 );
 ext.tabs.onRemoved.addListener(when((tabId) => core.on_tab_removed(tabId)));
 ext.runtime.onMessage.addListener((message, sender, sendResponse) => {

@@ -5,7 +5,7 @@
 // stored detection (`tab:<id>`: its document's timeOrigin and URL, its stage and request id)
 // belong to the document the tab shows, with the stage and pod that the stand-in's log says
 // served that document's own request; no reading of a document the tab left is stored after the
-// navigation began (Firefox's bare `loading` at navigation start reads the old document). The
+// navigation began (Firefox's bare `loading` comes at navigation start, the old one shown). The
 // cases and the verdict are in lib/navigation.mjs (the bench counts the same verdicts).
 //
 // Determinism: the stand-in runs with --canary-weight 0, main pages are staging.gitlab.com with no
@@ -27,25 +27,9 @@ const FIREFOX_UNLOAD_NOISE = /^Promise (rejected|resolved) after context unloade
 
 const byId = Object.fromEntries(NAVIGATION_CASES.map((c) => [c.id, c]));
 
-// The one extension bug these tests found that stands (README, "Known limits"): Firefox fires
-// DOMContentLoaded in a document abandoned for the next one before the background hears of the
-// next one (its bare `loading` at navigation start injected the reader into the old document,
-// whose partial reading then looks current); the abandoned page's badge shows over the new one
-// for 20–40 ms and the end state is right. Reported as TODO in Firefox, not hidden.
-const KNOWN_BUGS = {
-  firefox: {
-    'interrupted-after-commit': "Firefox: the abandoned page's partial reading is stored after the next page committed",
-  },
-};
-
-/**
- * Every verdict right: the end state (`end`) and nothing wrong on the way (`way`). A known
- * extension bug for this browser and case turns a failure into a TODO.
- */
+/** Every verdict right: the end state (`end`) and nothing wrong on the way (`way`). */
 function assertVerdicts(t, browser, id, verdicts) {
   const wrong = verdicts.filter((v) => !v.ok).map((v) => `${v.step}: ${v.problems.join('; ')}`);
-  const bug = KNOWN_BUGS[browser]?.[id];
-  if (wrong.length && bug) t.todo(`known extension bug: ${bug}`);
   assert.deepEqual(wrong, [], 'every navigation ends with the badge and the stored detection of the shown document, and stores no other on the way');
 }
 
@@ -109,17 +93,12 @@ for (const name of browsersUnderTest()) {
       assertVerdicts(t, name, 'bfcache', verdicts);
     });
 
-    it('a slow answer: the old page stays shown, its reading at navigation start is never stored', async (t) => {
+    it('a slow answer: the old page stays shown, and is not read again at navigation start', async (t) => {
       const { verdicts, facts } = await byId['slow-response'].run(kit);
       assertVerdicts(t, name, 'slow-response', verdicts);
-      if (name === 'firefox') {
-        // Firefox's bare `loading` at navigation start: the reader ran in the old document and
-        // answered; the verdict above says it was not stored.
-        assert.ok(facts.oldReadings.length >= 1, `a reading of the old document came back after the click: ${JSON.stringify(facts.readings)}`);
-      } else {
-        // Chromium says `loading` only once the new document has committed.
-        assert.deepEqual(facts.oldReadings, [], 'Chromium: no injection into the old document');
-      }
+      // Chromium says `loading` once the new document has committed; Firefox also says a bare
+      // `loading` at navigation start, which supersedes the readings under way and reads nothing.
+      assert.deepEqual(facts.oldReadings, [], 'no injection into the old document');
     });
 
     it('a slow body: the old badge goes at commit, the new one comes at DOMContentLoaded', async (t) => {

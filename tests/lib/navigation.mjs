@@ -31,8 +31,8 @@
 // `refining`), the stored stage and request id are those of the shown document's own request in
 // the stand-in's log, the badge says that stage and its title that pod; no write after the
 // navigation began names a document accepted before it (Firefox's bare `loading` at navigation
-// start injects into the old document: that reading must never be taken), and no write after
-// the shown document committed names another one.
+// start comes while the old document is shown), and no write after the shown document
+// committed names another one.
 
 import { setTimeout as delay } from 'node:timers/promises';
 import { waitUntil } from './browsers.mjs';
@@ -439,8 +439,8 @@ async function backForward(kit) {
 
 /**
  * A slow answer: the canary page waits SLOW_MS before the server answers, so the old (main)
- * document stays shown meanwhile. Firefox's bare `loading` at navigation start injects the
- * reader into the old document: its reading comes back and must not be stored.
+ * document stays shown meanwhile. Firefox says a bare `loading` at navigation start: no reader
+ * may be injected then (it would read the old document, or one about to be abandoned).
  */
 async function slowResponse(kit) {
   const id = uid(kit);

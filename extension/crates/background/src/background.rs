@@ -32,18 +32,35 @@ pub async fn on_tab_activated(tab_id: i32) {
     }
 }
 
-/// `tabs.onUpdated`: `status` is `loading` when a new document starts (Chromium: once it has
-/// committed; Firefox: at navigation start, then again with the URL at commit), `complete` when
-/// it has loaded, and empty for a URL change alone (a same-document navigation, which keeps its
-/// badge). At `loading` the tab loses its badge and the page reader is injected at once: it
-/// answers at DOMContentLoaded, and the badge is set from what the server rendered. `complete`
-/// reads the page only when no reading was accepted for it (a stale or failed one, a stopped
-/// worker), and leaves the toolbar to a reading still under way: painted from storage now, it
-/// would show the state from before that reading's write (an empty badge in Firefox, where
-/// `complete` often comes between the first badge and the first write).
+/// What `tabs.onUpdated` says of a tab's page (background.js maps its `changeInfo`).
 #[wasm_bindgen]
-pub async fn on_tab_updated(tab_id: i32, status: String, url: String) {
-    if status == "complete" {
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum PageEvent {
+    /// A URL change alone: a same-document navigation, which keeps its document and badge.
+    UrlChange = 0,
+    /// A new document has committed (Chromium's `loading`, Firefox's `loading` with the URL).
+    Loading = 1,
+    /// Firefox's bare `loading` when a navigation starts: the old document is still shown and
+    /// maybe half-loaded, so a reading of it now would be of a document about to go.
+    Start = 2,
+    /// The page has loaded.
+    Complete = 3,
+}
+
+/// `tabs.onUpdated`. `Start` only supersedes the readings under way. At `Loading` the tab loses
+/// its badge and the page reader is injected at once: it answers at DOMContentLoaded, and the
+/// badge is set from what the server rendered. `Complete` reads the page only when no reading
+/// was accepted for it (a stale or failed one, a stopped worker), and leaves the toolbar to a
+/// reading still under way: painted from storage now, it would show the state from before that
+/// reading's write (an empty badge in Firefox, where `complete` often comes between the first
+/// badge and the first write).
+#[wasm_bindgen]
+pub async fn on_tab_updated(tab_id: i32, event: PageEvent, url: String) {
+    if event == PageEvent::Start {
+        begin(tab_id);
+        return;
+    }
+    if event == PageEvent::Complete {
         match PAGES.with(|p| accepted(&p.borrow(), tab_id)) {
             Some(false) => return,
             Some(true) => {
@@ -57,11 +74,12 @@ pub async fn on_tab_updated(tab_id: i32, status: String, url: String) {
     }
     let generation = begin(tab_id);
     // A new document loses the old one's badge; a URL change alone keeps its document.
-    if status == "loading" {
+    if event == PageEvent::Loading {
         let _ = set_badge(tab_id, "", CURRENT_INDIGO).await;
     }
     read_page(tab_id, generation, url).await;
 }
+
 /// `runtime.onInstalled`, and every start of the worker: stored shapes are migrated, and GitLab
 /// tabs (and those of the self-managed hosts added) that have loaded but have no detection for
 /// their page are read.
@@ -142,8 +160,8 @@ fn accept(tab_id: i32, generation: u32, finished: bool) -> bool {
 /// Reads the page the tab shows (event `generation`) and sets its badge from what the server
 /// rendered; then refines it with the peek results of the page's own request, and refreshes
 /// icon and title. Nothing is kept from a reading that a newer event superseded, nor from one
-/// of the document already read (Firefox's injection at navigation start lands in the old
-/// document): the tab stays pending for its next event.
+/// of the document already read (a second event for the same document): the tab stays pending
+/// for its next event.
 async fn read_page(tab_id: i32, generation: u32, url: String) {
     // The injection starts first; the settings, storage.local (for the badge) and the tab's
     // last reading are read while the page is parsed: the badge waits for none of them.
@@ -172,9 +190,9 @@ async fn read_page(tab_id: i32, generation: u32, url: String) {
     };
     let last = last.ok().flatten();
     let document = reading.document.clone();
-    // The document already read (Firefox's injection at navigation start, or a second event
-    // for the same document): nothing new, unless its toolbar was left unfinished by a reading
-    // this event superseded; then it is finished now.
+    // The document already read (a second event for the same document): nothing new, unless
+    // its toolbar was left unfinished by a reading this event superseded; then it is finished
+    // now.
     if let Some(last) = last.filter(|l| {
         document
             .as_ref()
