@@ -11,6 +11,7 @@
 
 import { describe, it, beforeEach, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
 import { browsersUnderTest, useBrowser } from '../lib/suite.mjs';
 import { realExtensionAvailable } from '../lib/extension.mjs';
 import { waitUntil } from '../lib/browsers.mjs';
@@ -384,6 +385,51 @@ for (const name of browsersUnderTest()) {
       } finally {
         await page.close();
       }
+    });
+
+    // A sample takes seconds (the probe from the tab, retries, the control request): a stop
+    // made meanwhile must win over the sample's write, which would otherwise bring the watch
+    // back to life — here with a loss, so every GitLab tab would read LOST again.
+    it('watch: a stop while a sample is under way stays a stop', async () => {
+      const { page, tabId } = await signedInTab('/session/watch-stop');
+      await removeLocal(env.driver, ['watch']);
+      const popup = await popupFor(tabId);
+      await popup.evaluate(([sel, host]) => {
+        for (const box of document.querySelectorAll(`${sel.hosts} input[type=checkbox]`)) box.checked = box.value === host;
+        document.querySelector(sel.interval).value = '2';
+        document.querySelector(sel.limit).value = '5';
+        return true;
+      }, [{ hosts: SEL.watch.hosts, interval: SEL.watch.interval, limit: SEL.watch.limit }, HOST]);
+      await popup.click(SEL.watch.start);
+      await waitUntil(
+        async () => ((await localValue(env.driver, 'watch'))?.samples || []).some((s) => s.host === HOST && s.identity.signedIn?.username === 'qa-user'),
+        { timeout: 15_000, what: 'one signed-in sample in storage.local watch' },
+      );
+      // The next sample is held 4 s by the stage and will find the session gone.
+      const held = 4_000;
+      const since = await env.standin.lastSeq();
+      await env.standin.config({ fault: { stage: 'main', status: null, delay_ms: held } });
+      await env.standin.flushSessions();
+      const alarm = () => env.driver.extEval(() => chrome.alarms.get('session-watch').then((a) => (a ? a.scheduledTime : null)));
+      const before = await alarm();
+      assert.ok(before, 'the watch has its alarm');
+      // The alarm fired (its next time moved on): a sample is under way, held by the stage.
+      await waitUntil(async () => (await alarm()) > before, { timeout: 10_000, interval: 50, what: 'the next sample to start' });
+      await popup.click(SEL.watch.stop);
+      const stopped = await waitUntil(async () => (await localValue(env.driver, 'watch'))?.stoppedMs, { what: 'the watch to stop' });
+      // The held sample ends: its request answers (signed out), and it would write at once.
+      await env.standin.waitForLog((e) => e.path === '/api/v4/user' && e.duration_ms >= held - 100, { since, timeoutMs: held + 10_000, what: 'the held sample' });
+      await env.standin.config({ fault: NO_FAULTS });
+      // No event says "nothing was written": watch storage and badge for two intervals.
+      const until = Date.now() + 4_000;
+      while (Date.now() < until) {
+        const w = await localValue(env.driver, 'watch');
+        assert.equal(w?.stoppedMs, stopped, `the watch stays stopped: ${JSON.stringify(w && { stoppedMs: w.stoppedMs, samples: w.samples.length })}`);
+        assert.notEqual((await badge(env.driver, tabId)).text, 'LOST');
+        await delay(200);
+      }
+      await popup.close();
+      await page.close();
     });
 
     it('the extension reported no errors', async () => {

@@ -43,6 +43,13 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 thread_local! {
     static DRIVING: Cell<bool> = const { Cell::new(false) };
     static SAMPLING: Cell<bool> = const { Cell::new(false) };
+    /// Counts the watch's starts and stops: a sample asked meanwhile (asking takes seconds) is
+    /// dropped, never written over them (it would undo a stop, or bring back the old watch).
+    static WATCH_EPOCH: Cell<u32> = const { Cell::new(0) };
+}
+
+fn watch_changed() {
+    WATCH_EPOCH.set(WATCH_EPOCH.get().wrapping_add(1));
 }
 
 fn now_ms() -> f64 {
@@ -135,6 +142,7 @@ async fn run_command(cmd: Command) -> Result<(), String> {
             limit_minutes,
         } => start_watch(hosts, interval_secs, limit_minutes).await,
         Command::StopWatch => {
+            watch_changed();
             if let Some(mut w) = Area::Local.read::<Watch>(WATCH_KEY).await.ok().flatten() {
                 w.stop(now_ms());
                 let _ = Area::Local.write(WATCH_KEY, &w).await;
@@ -554,6 +562,7 @@ async fn start_watch(
     )
     .from_prepared(load_prepared().await)
     .in_browser_run(browser_run().await);
+    watch_changed();
     Area::Local.write(WATCH_KEY, &w).await.map_err(|e| e.0)?;
     browser::alarm(WATCH_ALARM, f64::from(w.interval_secs) / 60.0)
         .await
@@ -584,6 +593,7 @@ async fn sample_watch() {
 }
 
 async fn sample_watch_once() {
+    let epoch = WATCH_EPOCH.get();
     let Some(mut w) = Area::Local
         .read::<Watch>(WATCH_KEY)
         .await
@@ -653,6 +663,9 @@ async fn sample_watch_once() {
         if w.record(sample.clone()) {
             lost = Some(sample);
         }
+    }
+    if WATCH_EPOCH.get() != epoch {
+        return;
     }
     if let Err(e) = Area::Local.write(WATCH_KEY, &w).await {
         browser::console_warn(&e.0);
