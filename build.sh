@@ -120,7 +120,9 @@ bindgen_opt() {
 remap_registry() {
   local src=${CARGO_HOME:-$HOME/.cargo}/registry/src d
   [ -d "$src" ] || cargo fetch --quiet
-  for d in "$src"/*/; do [ -d "$d" ] && printf -- '--remap-path-prefix=%s= ' "$d"; done
+  for d in "$src"/*/; do
+    if [ -d "$d" ]; then printf -- '--remap-path-prefix=%s= ' "$d"; fi
+  done
 }
 
 build() {
