@@ -103,26 +103,37 @@ pub async fn on_started() {
 }
 
 thread_local! {
-    /// Per tab: the newest page event's number, the number whose reading was accepted, and
-    /// whether that reading's toolbar is finished. A reading is accepted only if no newer event
-    /// came meanwhile, so a slow reading of an earlier document can never overwrite a later
-    /// one's. Lost with a stopped worker: then `complete` or the start-up reads the page again.
+    /// Per tab: its newest page event, and whether that event's reading was accepted. A reading
+    /// is accepted only if no newer event came meanwhile, so a slow reading of an earlier
+    /// document can never overwrite a later one's. Lost with a stopped worker: then `complete`
+    /// or the start-up reads the page again.
     static PAGES: std::cell::RefCell<Vec<Page>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-type Page = (i32, u32, Option<u32>, bool);
+struct Page {
+    tab_id: i32,
+    /// The newest page event's number.
+    newest: u32,
+    /// Its reading accepted: `Some(finished)`, whether the toolbar shows it all yet.
+    accepted: Option<bool>,
+}
 
 /// A new page event for the tab: its number.
 fn begin(tab_id: i32) -> u32 {
     PAGES.with(|p| {
         let mut p = p.borrow_mut();
-        match p.iter_mut().find(|e| e.0 == tab_id) {
+        match p.iter_mut().find(|e| e.tab_id == tab_id) {
             Some(e) => {
-                e.1 = e.1.wrapping_add(1);
-                e.1
+                e.newest = e.newest.wrapping_add(1);
+                e.accepted = None;
+                e.newest
             }
             None => {
-                p.push((tab_id, 0, None, false));
+                p.push(Page {
+                    tab_id,
+                    newest: 0,
+                    accepted: None,
+                });
                 0
             }
         }
@@ -130,15 +141,17 @@ fn begin(tab_id: i32) -> u32 {
 }
 
 fn newest(pages: &[Page], tab_id: i32, generation: u32) -> bool {
-    pages.iter().any(|e| e.0 == tab_id && e.1 == generation)
+    pages
+        .iter()
+        .any(|e| e.tab_id == tab_id && e.newest == generation)
 }
 
 /// Whether the newest event's reading was accepted: `Some(finished)`, or `None`.
 fn accepted(pages: &[Page], tab_id: i32) -> Option<bool> {
     pages
         .iter()
-        .find(|e| e.0 == tab_id && e.2 == Some(e.1))
-        .map(|e| e.3)
+        .find(|e| e.tab_id == tab_id)
+        .and_then(|e| e.accepted)
 }
 
 /// Marks the reading of event `generation` accepted (its toolbar `finished` or still to come),
@@ -146,10 +159,12 @@ fn accepted(pages: &[Page], tab_id: i32) -> Option<bool> {
 fn accept(tab_id: i32, generation: u32, finished: bool) -> bool {
     PAGES.with(|p| {
         let mut p = p.borrow_mut();
-        match p.iter_mut().find(|e| e.0 == tab_id && e.1 == generation) {
+        match p
+            .iter_mut()
+            .find(|e| e.tab_id == tab_id && e.newest == generation)
+        {
             Some(e) => {
-                e.2 = Some(generation);
-                e.3 = finished;
+                e.accepted = Some(finished);
                 true
             }
             None => false,
@@ -275,7 +290,7 @@ async fn save_state(tab_id: i32, state: &TabState) {
 /// `tabs.onRemoved`: forget the tab.
 #[wasm_bindgen]
 pub async fn on_tab_removed(tab_id: i32) {
-    PAGES.with(|p| p.borrow_mut().retain(|e| e.0 != tab_id));
+    PAGES.with(|p| p.borrow_mut().retain(|e| e.tab_id != tab_id));
     let _ = Area::Session.delete(&tab_key(tab_id)).await;
 }
 
