@@ -28,7 +28,7 @@ const FIREFOX_UNLOAD_NOISE = /^Promise (rejected|resolved) after context unloade
 const byId = Object.fromEntries(NAVIGATION_CASES.map((c) => [c.id, c]));
 
 /** Every verdict right: the end state (`end`) and nothing wrong on the way (`way`). */
-function assertVerdicts(t, browser, id, verdicts) {
+function assertVerdicts(verdicts) {
   const wrong = verdicts.filter((v) => !v.ok).map((v) => `${v.step}: ${v.problems.join('; ')}`);
   assert.deepEqual(wrong, [], 'every navigation ends with the badge and the stored detection of the shown document, and stores no other on the way');
 }
@@ -60,23 +60,23 @@ for (const name of browsersUnderTest()) {
       await kit?.clearFaults().catch(() => {});
     });
 
-    it('link clicks: main → canary → main', async (t) => {
+    it('link clicks: main → canary → main', async () => {
       const { verdicts } = await byId.link.run(kit);
       assert.equal(verdicts.length, 2);
       assert.deepEqual(
         verdicts.map((v) => v.entry?.stage),
         ['canary', 'main'],
       );
-      assertVerdicts(t, name, 'link', verdicts);
+      assertVerdicts(verdicts);
     });
 
-    it('a reload after the stage changed: the new document, served by main', async (t) => {
+    it('a reload after the stage changed: the new document, served by main', async () => {
       const { verdicts } = await byId.reload.run(kit);
       assert.equal(verdicts[0].entry?.stage, 'main');
-      assertVerdicts(t, name, 'reload', verdicts);
+      assertVerdicts(verdicts);
     });
 
-    it('back and forward are real back/forward-cache restores, and each shows the restored page’s stage', async (t) => {
+    it('back and forward are real back/forward-cache restores, and each shows the restored page’s stage', async () => {
       const { verdicts, facts } = await byId.bfcache.run(kit);
       assert.deepEqual(
         facts.restores.map((r) => [r.dir, r.shows.map((s) => s.persisted), r.refetched]),
@@ -90,55 +90,55 @@ for (const name of browsersUnderTest()) {
         verdicts.map((v) => v.entry?.stage),
         ['canary', 'main', 'canary'],
       );
-      assertVerdicts(t, name, 'bfcache', verdicts);
+      assertVerdicts(verdicts);
     });
 
-    it('a slow answer: the old page stays shown, and is not read again at navigation start', async (t) => {
+    it('a slow answer: the old page stays shown, and is not read again at navigation start', async () => {
       const { verdicts, facts } = await byId['slow-response'].run(kit);
-      assertVerdicts(t, name, 'slow-response', verdicts);
+      assertVerdicts(verdicts);
       // Chromium says `loading` once the new document has committed; Firefox also says a bare
       // `loading` at navigation start, which supersedes the readings under way and reads nothing.
       assert.deepEqual(facts.oldReadings, [], 'no injection into the old document');
     });
 
-    it('a slow body: the old badge goes at commit, the new one comes at DOMContentLoaded', async (t) => {
+    it('a slow body: the old badge goes at commit, the new one comes at DOMContentLoaded', async () => {
       const { verdicts, facts } = await byId['slow-body'].run(kit);
       assert.equal(facts.stillBeforeDcl, true, `DOMContentLoaded was held ${SLOW_MS} ms`);
-      assertVerdicts(t, name, 'slow-body', verdicts);
+      assertVerdicts(verdicts);
     });
 
     // Firefox says `complete` between the first badge and the first write more often than not;
     // the toolbar painted from storage then emptied the badge until the peek results answered
     // (4 of 12 runs before the fix in on_tab_updated, 0 of 27 after).
-    it('slow peek results: the badge is set from the page first, the pod follows', async (t) => {
+    it('slow peek results: the badge is set from the page first, the pod follows', async () => {
       const { verdicts, facts } = await byId['slow-peek'].run(kit);
       assert.ok(facts.early, 'a detection before the peek results answered');
       assert.equal(facts.early.state.refining, true, 'still refining');
       assert.equal(facts.early.state.detection.stage, 'canary');
       assert.equal(facts.early.badge.text, 'NEXT', 'the badge did not wait for the peek results');
-      assertVerdicts(t, name, 'slow-peek', verdicts);
+      assertVerdicts(verdicts);
       assert.equal(verdicts[0].stored.detection.signal, 'peek-json');
     });
 
-    it('an interrupted load, before the first page answered: the second page wins', async (t) => {
-      assertVerdicts(t, name, 'interrupted-before-commit', (await byId['interrupted-before-commit'].run(kit)).verdicts);
+    it('an interrupted load, before the first page answered: the second page wins', async () => {
+      assertVerdicts((await byId['interrupted-before-commit'].run(kit)).verdicts);
     });
 
-    it('an interrupted load, after commit and before DOMContentLoaded: the second page wins', async (t) => {
-      assertVerdicts(t, name, 'interrupted-after-commit', (await byId['interrupted-after-commit'].run(kit)).verdicts);
+    it('an interrupted load, after commit and before DOMContentLoaded: the second page wins', async () => {
+      assertVerdicts((await byId['interrupted-after-commit'].run(kit)).verdicts);
     });
 
-    it('the background stopped, then a click: the new page’s event wakes it', async (t) => {
-      assertVerdicts(t, name, 'stopped-before', (await byId['stopped-before'].run(kit)).verdicts);
+    it('the background stopped, then a click: the new page’s event wakes it', async () => {
+      assertVerdicts((await byId['stopped-before'].run(kit)).verdicts);
     });
 
-    it('the background stopped between commit and DOMContentLoaded: the page is read all the same', async (t) => {
-      assertVerdicts(t, name, 'stopped-midway', (await byId['stopped-midway'].run(kit)).verdicts);
+    it('the background stopped between commit and DOMContentLoaded: the page is read all the same', async () => {
+      assertVerdicts((await byId['stopped-midway'].run(kit)).verdicts);
     });
 
-    it('a same-document URL change: the stored URL follows, the document and stage stay', async (t) => {
+    it('a same-document URL change: the stored URL follows, the document and stage stay', async () => {
       const { verdicts } = await byId['url-change'].run(kit);
-      assertVerdicts(t, name, 'url-change', verdicts);
+      assertVerdicts(verdicts);
       assert.match(verdicts[0].stored.url, /\/nav\/push-b-/);
     });
 
