@@ -322,6 +322,15 @@ export function navigationKit({ driver, standin }) {
 // The cases. Each run(kit) opens its own tab, navigates, and resolves {verdicts, facts}: one
 // verdict per navigation, and what the case observed on the way (for the test's own checks).
 
+/** The verdict `v`, failed when the case's timing did not hold (`held`): not the case under test. */
+function setUpAsMeant(v, held, what) {
+  if (!held) {
+    v.ok = false;
+    v.problems.push(`${what}: not the case under test`);
+  }
+  return v;
+}
+
 async function closeQuietly(page) {
   await page?.close().catch(() => {});
 }
@@ -557,11 +566,7 @@ async function interruptedBeforeCommit(kit) {
     await a.page.adapter.raw.mouse.click(second.x, second.y);
     await waitForUrl(a.page, urlC);
     const v = await kit.settle({ page: a.page, tabId: a.tabId, step: 'interrupted before commit', navStart, old: [a.doc], seq });
-    if (!stillA) {
-      v.ok = false;
-      v.problems.push('the first navigation had committed before the second began: not the case under test');
-    }
-    return { verdicts: [v] };
+    return { verdicts: [setUpAsMeant(v, stillA, 'the first navigation had committed before the second began')] };
   } finally {
     await kit.clearFaults();
     await closeQuietly(a.page);
@@ -590,11 +595,7 @@ async function interruptedAfterCommit(kit) {
     await clickNoWait(kit, a.page, '#nav-c');
     await waitForUrl(a.page, urlC);
     const v = await kit.settle({ page: a.page, tabId: a.tabId, step: 'interrupted after commit, before DOMContentLoaded', navStart, old: [a.doc], seq });
-    if (!midB) {
-      v.ok = false;
-      v.problems.push('the first page had reached DOMContentLoaded before the second navigation: not the case under test');
-    }
-    return { verdicts: [v] };
+    return { verdicts: [setUpAsMeant(v, midB, 'the first page had reached DOMContentLoaded before the second navigation')] };
   } finally {
     await kit.clearFaults();
     await closeQuietly(a.page);
@@ -642,11 +643,7 @@ async function stoppedMidway(kit) {
     await waitForUrl(a.page, urlB);
     const dcl = await a.page.evaluate(() => performance.timeOrigin + performance.getEntriesByType('navigation')[0].domContentLoadedEventStart);
     const v = await kit.settle({ page: a.page, tabId: a.tabId, step: 'background stopped between commit and DOMContentLoaded', navStart, old: [a.doc], seq });
-    if (!(dcl > stoppedAt)) {
-      v.ok = false;
-      v.problems.push(`the stop ended ${Math.round(stoppedAt - dcl)} ms after DOMContentLoaded: not the case under test`);
-    }
-    return { verdicts: [v] };
+    return { verdicts: [setUpAsMeant(v, dcl > stoppedAt, `the stop ended ${Math.round(stoppedAt - dcl)} ms after DOMContentLoaded`)] };
   } finally {
     await kit.clearFaults();
     await closeQuietly(a.page);
