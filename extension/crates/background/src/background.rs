@@ -18,7 +18,7 @@ use crate::stage::{detect, Detection};
 use crate::switch::{self, Target};
 use crate::toolbar::{
     paint, refresh_action, refresh_action_with, refresh_all, show_badge_with, tab_state,
-    CURRENT_INDIGO, GITLAB_TABS,
+    target_in_force, CURRENT_INDIGO, GITLAB_TABS,
 };
 
 /// `tabs.onActivated`. A tab still loading is left alone: its `complete` refreshes it, and
@@ -262,11 +262,7 @@ async fn read_page(tab_id: i32, generation: u32, url: String) {
     let Ok(tab) = tabs::get(tab_id).await else {
         return;
     };
-    let target = switch::target_for(tab, &settings).await.ok();
-    let in_force = match &target {
-        Some(t) => Some(t.in_force().await),
-        None => None,
-    };
+    let (target, in_force) = target_in_force(tab, &settings).await;
     if let (Some(t), Some(Ok(InForce::Auto))) = (&target, &in_force) {
         record_share(t, &state.detection, &state.url).await;
     }

@@ -34,11 +34,7 @@ pub async fn refresh_action(tab: tabs::Tab) {
 pub async fn refresh_action_with(tab: tabs::Tab, settings: &Settings) {
     let id = tab.id;
     let state = tab_state(&tab).await;
-    let target = switch::target_for(tab, settings).await.ok();
-    let in_force = match &target {
-        Some(t) => Some(t.in_force().await),
-        None => None,
-    };
+    let (target, in_force) = target_in_force(tab, settings).await;
     paint(
         id,
         target.as_ref(),
@@ -46,6 +42,20 @@ pub async fn refresh_action_with(tab: tabs::Tab, settings: &Settings) {
         state.as_ref().map(|s| &s.detection),
     )
     .await;
+}
+
+/// The tab's target (none: not a GitLab page) and the stage in force there, as
+/// [`paint`] takes them.
+pub async fn target_in_force(
+    tab: tabs::Tab,
+    settings: &Settings,
+) -> (Option<Target>, Option<Result<InForce, UserError>>) {
+    let target = switch::target_for(tab, settings).await.ok();
+    let in_force = match &target {
+        Some(t) => Some(t.in_force().await),
+        None => None,
+    };
+    (target, in_force)
 }
 
 /// Badge, icon and title of tab `id` from what the caller has read: its target (none: not a
